@@ -1,0 +1,194 @@
+//! The action a policy evaluates, as plain Rust types.
+
+use crate::verdict::Effect;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Everything Arbiter knows about one action an agent is about to take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// The gateway's id for this request.
+    pub request_id: String,
+    /// Who is acting.
+    pub agent: Agent,
+    /// On whose behalf, outermost principal first.
+    pub delegation: Vec<Principal>,
+    /// The task the action belongs to, if any.
+    pub task: Option<Task>,
+    /// The tool being called.
+    pub tool: Tool,
+    /// The tool's arguments, parsed from JSON.
+    pub arguments: Value,
+    /// The credential the call would use, if any.
+    pub credential: Option<Credential>,
+    /// The resource touched, where known.
+    pub resource: Option<Resource>,
+    /// Environment key/values (e.g. `env` = `prod`).
+    pub environment: BTreeMap<String, String>,
+    /// When the gateway received the request, Unix ms. Use this instead of a clock.
+    pub time: u64,
+    /// Earlier actions of the same task, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// The agent's workload identity.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Agent {
+    /// Workload identity, normally a SPIFFE ID.
+    pub id: String,
+    /// How it was attested: `x509-svid`, `jwt-svid`, `mtls`, `oidc`, `none`.
+    pub attestation: String,
+    /// Extra identity claims.
+    pub claims: BTreeMap<String, String>,
+}
+
+/// One principal in a delegation chain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Principal {
+    /// User id, e-mail or SPIFFE ID.
+    pub id: String,
+    /// `user`, `agent` or `service`.
+    pub kind: String,
+    /// Scopes this principal delegated onward.
+    pub scopes: Vec<String>,
+}
+
+/// The task an action belongs to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Task {
+    /// Task identifier.
+    pub id: String,
+    /// Declared intent.
+    pub intent: String,
+    /// Start, Unix ms.
+    pub started_at: u64,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<u64>,
+}
+
+/// The tool being called.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tool {
+    /// Server (MCP server name or API host).
+    pub server: String,
+    /// Tool name on that server.
+    pub name: String,
+}
+
+/// The credential a call would use.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Credential {
+    /// Scopes carried.
+    pub scopes: Vec<String>,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<u64>,
+    /// Audience the credential is bound to.
+    pub audience: Option<String>,
+}
+
+/// The resource a call touches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Resource {
+    /// Identifier (URI, path, table).
+    pub id: String,
+    /// Sensitivity labels.
+    pub labels: Vec<String>,
+}
+
+/// An earlier action of the same task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// Its request id.
+    pub request_id: String,
+    /// The tool it called.
+    pub tool: Tool,
+    /// Arbiter's final effect for it.
+    pub effect: Effect,
+    /// Labels it touched.
+    pub labels: Vec<String>,
+    /// When it was decided, Unix ms.
+    pub time: u64,
+}
+
+/// The ordered sensitivity levels: `public < internal < confidential < restricted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sensitivity {
+    /// Anyone may see it.
+    Public,
+    /// Inside the organisation.
+    Internal,
+    /// Need-to-know.
+    Confidential,
+    /// The most sensitive: secrets, regulated data.
+    Restricted,
+}
+
+impl Sensitivity {
+    /// Parses a level label; other labels (tags such as `pii`) give `None`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label {
+            "public" => Some(Self::Public),
+            "internal" => Some(Self::Internal),
+            "confidential" => Some(Self::Confidential),
+            "restricted" => Some(Self::Restricted),
+            _ => None,
+        }
+    }
+
+    /// The label for this level.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Internal => "internal",
+            Self::Confidential => "confidential",
+            Self::Restricted => "restricted",
+        }
+    }
+
+    /// The highest level among `labels`, if any label is a level.
+    pub fn highest<'a>(labels: impl IntoIterator<Item = &'a String>) -> Option<Self> {
+        labels.into_iter().filter_map(|l| Self::from_label(l)).max()
+    }
+}
+
+impl Action {
+    /// The task's intent, if there is a task.
+    pub fn intent(&self) -> Option<&str> {
+        self.task.as_ref().map(|t| t.intent.as_str())
+    }
+
+    /// The argument at a JSON pointer (e.g. `/path`), if present.
+    pub fn argument(&self, pointer: &str) -> Option<&Value> {
+        self.arguments.pointer(pointer)
+    }
+
+    /// The argument at a JSON pointer as a string, if it is one.
+    pub fn argument_str(&self, pointer: &str) -> Option<&str> {
+        self.argument(pointer).and_then(Value::as_str)
+    }
+
+    /// The environment value for `key`.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.environment.get(key).map(String::as_str)
+    }
+
+    /// Whether any earlier action of this task carried `label`.
+    pub fn history_has_label(&self, label: &str) -> bool {
+        self.history
+            .iter()
+            .any(|h| h.labels.iter().any(|l| l == label))
+    }
+
+    /// The highest sensitivity level this task touched before this action.
+    pub fn history_sensitivity(&self) -> Option<Sensitivity> {
+        Sensitivity::highest(self.history.iter().flat_map(|h| h.labels.iter()))
+    }
+
+    /// The resource's labels, or an empty slice.
+    pub fn resource_labels(&self) -> &[String] {
+        self.resource
+            .as_ref()
+            .map(|r| r.labels.as_slice())
+            .unwrap_or_default()
+    }
+}

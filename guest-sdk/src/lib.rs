@@ -1,0 +1,70 @@
+//! # arbiter-guest: write Arbiter policies in Rust
+//!
+//! A policy is a type implementing [`Policy`], exported with [`export_policy!`]:
+//!
+//! ```
+//! use arbiter_guest::prelude::*;
+//!
+//! #[derive(Debug, Default, serde::Deserialize)]
+//! struct Settings {
+//!     #[serde(default)]
+//!     blocked_tools: Vec<String>,
+//! }
+//!
+//! struct NoBlockedTools;
+//!
+//! impl Policy for NoBlockedTools {
+//!     type Settings = Settings;
+//!
+//!     fn describe() -> PluginInfo {
+//!         PluginInfo::new("no-blocked-tools", "0.1.0", "scope", "denies tools on a block list")
+//!     }
+//!
+//!     fn evaluate(settings: &Settings, action: &Action) -> Verdict {
+//!         if settings.blocked_tools.iter().any(|t| t == &action.tool.name) {
+//!             Verdict::deny(format!("tool `{}` is blocked", action.tool.name))
+//!         } else {
+//!             Verdict::abstain("tool is not blocked")
+//!         }
+//!     }
+//! }
+//!
+//! arbiter_guest::export_policy!(NoBlockedTools);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2` (crate type `cdylib`); the result is
+//! a component implementing the `arbiter:policy/evaluator@0.1.0` world. Test it natively
+//! with [`testing`]. Authors never touch `wit-bindgen`: the generated bindings live in a
+//! private module and are converted to the plain Rust types of this crate at the boundary.
+
+mod action;
+pub mod log;
+mod pattern;
+mod policy;
+pub mod testing;
+mod verdict;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use action::{
+    Action, Agent, Credential, HistoryEntry, Principal, Resource, Sensitivity, Task, Tool,
+};
+pub use pattern::ToolPattern;
+pub use policy::{PluginInfo, Policy};
+#[doc(hidden)]
+pub use policy::parse_settings as policy_parse_settings;
+pub use verdict::{Effect, Obligation, Verdict};
+
+/// Re-exported so policy crates need not depend on `serde_json` themselves.
+pub use serde_json;
+
+/// Everything a policy usually needs, in one import.
+pub mod prelude {
+    pub use crate::log;
+    pub use crate::{
+        Action, Agent, Credential, Effect, HistoryEntry, Obligation, PluginInfo, Policy,
+        Principal, Resource, Sensitivity, Task, Tool, ToolPattern, Verdict,
+    };
+    pub use serde_json::{Value, json};
+}
