@@ -50,7 +50,10 @@ pub fn failure(reason: String) -> Verdict {
 }
 
 /// Runs `P` on an action whose arguments are still JSON text.
-pub fn evaluate_parsed<P: Policy>(settings: &Result<P::Settings, String>, action: Result<Action, String>) -> Verdict {
+pub fn evaluate_parsed<P: Policy>(
+    settings: &Result<P::Settings, String>,
+    action: Result<Action, String>,
+) -> Verdict {
     let settings = match settings {
         Ok(settings) => settings,
         Err(message) => return failure(message.clone()),
@@ -73,11 +76,15 @@ pub fn effect_name(effect: Effect) -> &'static str {
 
 /// Settings are parsed once per instance: the host gives each instance fixed settings.
 #[cfg(target_arch = "wasm32")]
-pub fn settings<P: Policy>(cell: &'static OnceLock<Result<P::Settings, String>>) -> &'static Result<P::Settings, String>
+pub fn settings<P: Policy>(
+    cell: &'static OnceLock<Result<P::Settings, String>>,
+) -> &'static Result<P::Settings, String>
 where
     P::Settings: Send + Sync + 'static,
 {
-    cell.get_or_init(|| crate::policy::parse_settings::<P>(&bindings::arbiter::policy::host::settings()))
+    cell.get_or_init(|| {
+        crate::policy::parse_settings::<P>(&bindings::arbiter::policy::host::settings())
+    })
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -105,7 +112,9 @@ macro_rules! export_policy {
                     $crate::__private::info_to_wit(<$policy as $crate::Policy>::describe())
                 }
 
-                fn validate(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn validate(
+                    settings: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     $crate::policy_parse_settings::<$policy>(&settings).map(|_| ())
                 }
 
@@ -116,7 +125,7 @@ macro_rules! export_policy {
                         $crate::__private::evaluate_parsed::<$policy>(settings, action),
                     )
                 }
-            }
+    }
 
             __b::export!(__ArbiterExport with_types_in __b);
         };

@@ -51,9 +51,9 @@ pub use action::{
     Action, Agent, Credential, HistoryEntry, Principal, Resource, Sensitivity, Task, Tool,
 };
 pub use pattern::ToolPattern;
-pub use policy::{PluginInfo, Policy};
 #[doc(hidden)]
 pub use policy::parse_settings as policy_parse_settings;
+pub use policy::{PluginInfo, Policy};
 pub use verdict::{Effect, Obligation, Verdict};
 
 /// Re-exported so policy crates need not depend on `serde_json` themselves.
@@ -63,8 +63,8 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::log;
     pub use crate::{
-        Action, Agent, Credential, Effect, HistoryEntry, Obligation, PluginInfo, Policy,
-        Principal, Resource, Sensitivity, Task, Tool, ToolPattern, Verdict,
+        Action, Agent, Credential, Effect, HistoryEntry, Obligation, PluginInfo, Policy, Principal,
+        Resource, Sensitivity, Task, Tool, ToolPattern, Verdict,
     };
     pub use serde_json::{Value, json};
 }

@@ -23,9 +23,7 @@ impl Part {
         match text.find('*') {
             None => Ok(Self::Exact(text.to_owned())),
             Some(at) if at + 1 == text.len() => Ok(Self::Prefix(text[..at].to_owned())),
-            Some(_) => Err(format!(
-                "pattern `{text}` has a `*` that is not at the end"
-            )),
+            Some(_) => Err(format!("pattern `{text}` has a `*` that is not at the end")),
         }
     }
 

@@ -189,7 +189,12 @@ impl ActionBuilder {
     }
 
     /// Sets the credential: scopes, expiry, audience.
-    pub fn credential(mut self, scopes: &[&str], expires_at: Option<u64>, audience: Option<&str>) -> Self {
+    pub fn credential(
+        mut self,
+        scopes: &[&str],
+        expires_at: Option<u64>,
+        audience: Option<&str>,
+    ) -> Self {
         self.action.credential = Some(Credential {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             expires_at,
@@ -219,7 +224,9 @@ impl ActionBuilder {
 
     /// Sets an environment value.
     pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.action.environment.insert(key.to_owned(), value.to_owned());
+        self.action
+            .environment
+            .insert(key.to_owned(), value.to_owned());
         self
     }
 

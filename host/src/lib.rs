@@ -1,1 +1,47 @@
+//! # arbiter-host
+//!
+//! Arbiter runs every action an AI agent is about to take through sandboxed WebAssembly
+//! policy plugins (components implementing `arbiter:policy/evaluator@0.1.0`) and combines
+//! their verdicts into `allow`, `deny` or `step-up`, failing closed.
+//!
+//! ```no_run
+//! use arbiter_host::{Action, Arbiter};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let arbiter = Arbiter::from_config_file("arbiter.toml".as_ref())?;
+//! let decision = arbiter.decide_json(r#"{
+//!     "request_id": "req-1",
+//!     "agent": {"id": "spiffe://example.org/agent/bot"},
+//!     "tool": {"server": "fs", "name": "read_file"},
+//!     "arguments": {"path": "/repo/README.md"}
+//! }"#)?;
+//! println!("{}", serde_json::to_string_pretty(&decision)?);
+//! # Ok(()) }
+//! ```
+//!
+//! Modules, one concept each: [`config`] (the TOML file), [`action`] (the input),
+//! [`decision`] (the output), [`combine`] (how verdicts combine), [`sandbox`] (what a
+//! plugin may do), [`instance_pool`] (the isolation scheme), [`plugin`] (loading and
+//! evaluating one plugin), [`policy_set`] (an immutable generation of plugins),
+//! [`history`] (task history), [`arbiter`] (the embedding API).
 
+pub mod action;
+pub mod arbiter;
+mod bindings;
+pub mod cli;
+pub mod combine;
+pub mod config;
+pub mod decision;
+pub mod engine;
+pub mod error;
+pub mod history;
+pub mod instance_pool;
+pub mod plugin;
+pub mod policy_set;
+pub mod sandbox;
+
+pub use action::{Action, ActionError};
+pub use arbiter::Arbiter;
+pub use config::{Config, ConfigError};
+pub use decision::{Decision, DecisionEffect, Effect, Outcome, PluginEntry};
+pub use error::LoadError;
+pub use plugin::PluginListing;

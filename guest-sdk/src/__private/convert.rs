@@ -3,8 +3,8 @@
 use super::bindings as b;
 use super::bindings::arbiter::policy::types as t;
 use crate::{
-    Action, Agent, Credential, Effect, HistoryEntry, PluginInfo, Principal, Resource, Task,
-    Tool, Verdict,
+    Action, Agent, Credential, Effect, HistoryEntry, PluginInfo, Principal, Resource, Task, Tool,
+    Verdict,
 };
 
 fn effect_from_wit(effect: t::Effect) -> Effect {

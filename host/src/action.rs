@@ -1,0 +1,345 @@
+//! The agent action Arbiter decides on: the host's own typed model of the WIT `action`
+//! record, with the JSON shape gateways send.
+//!
+//! The JSON uses `snake_case` keys; times are Unix epoch milliseconds. The `history` of
+//! the WIT record is not part of the input: Arbiter fills it from its own task history,
+//! so a gateway (or an attacker controlling part of the request) cannot forge what a
+//! task did before. Unknown keys are refused so that a misspelt field never silently
+//! drops information a policy depends on.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Largest accepted string field, in bytes (arguments excepted).
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Largest accepted argument document, in bytes of JSON text.
+pub const MAX_ARGUMENTS_BYTES: usize = 1024 * 1024;
+/// Longest accepted list (scopes, labels, delegation chain, claims, environment).
+pub const MAX_LIST_LEN: usize = 1024;
+
+/// An action an agent is about to take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// The gateway's id for this request; echoed in the decision.
+    pub request_id: String,
+    /// The acting agent's workload identity.
+    pub agent: Agent,
+    /// On whose behalf, outermost principal first.
+    #[serde(default)]
+    pub delegation: Vec<Principal>,
+    /// The task the action belongs to.
+    #[serde(default)]
+    pub task: Option<Task>,
+    /// The tool being called.
+    pub tool: Tool,
+    /// The tool's arguments: any JSON value (usually an object). Defaults to `{}`.
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+    /// The credential the call would use.
+    #[serde(default)]
+    pub credential: Option<Credential>,
+    /// The resource touched, where known.
+    #[serde(default)]
+    pub resource: Option<Resource>,
+    /// Environment key/values, e.g. `{"env": "prod"}`.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// When the gateway received the request, Unix ms. When absent, Arbiter uses its own
+    /// clock at the moment of the decision.
+    #[serde(default)]
+    pub time: Option<u64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+fn default_attestation() -> String {
+    "none".to_owned()
+}
+
+/// The agent's workload identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Workload identity, normally a SPIFFE ID.
+    pub id: String,
+    /// How the identity was attested (`x509-svid`, `jwt-svid`, `mtls`, `oidc`, `none`).
+    #[serde(default = "default_attestation")]
+    pub attestation: String,
+    /// Extra identity claims.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+}
+
+/// One principal of a delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    /// User id, e-mail or SPIFFE ID.
+    pub id: String,
+    /// `user`, `agent` or `service`.
+    pub kind: String,
+    /// Scopes this principal delegated onward.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// The task an action belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// Task identifier.
+    pub id: String,
+    /// Declared intent.
+    pub intent: String,
+    /// Start, Unix ms.
+    pub started_at: u64,
+    /// Expiry, Unix ms.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// The tool being called.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// Tool server (MCP server name, API host).
+    pub server: String,
+    /// Tool name on that server.
+    pub name: String,
+}
+
+/// The credential a call would use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// Scopes carried.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Expiry, Unix ms.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Audience the credential is bound to.
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+/// The resource a call touches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// Identifier.
+    pub id: String,
+    /// Sensitivity labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// An action that Arbiter could not accept, with the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("invalid action: `{field}`: {problem}")]
+pub struct ActionError {
+    /// Path of the offending field, e.g. `task.expires_at` (`.` for the whole document).
+    pub field: String,
+    /// What is wrong and what was expected.
+    pub problem: String,
+}
+
+impl ActionError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Action {
+    /// Parses one action from JSON text, naming the offending field on error.
+    pub fn from_json(text: &str) -> Result<Self, ActionError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let action: Action = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| json_error(e.path().to_string(), e.inner()))?;
+        deserializer.end().map_err(|e| {
+            ActionError::new(".", format!("trailing characters after the action: {e}"))
+        })?;
+        action.validate()?;
+        Ok(action)
+    }
+
+    /// Parses an action from an already-parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Self, ActionError> {
+        let action: Action = serde_path_to_error::deserialize(value)
+            .map_err(|e| json_error(e.path().to_string(), e.inner()))?;
+        action.validate()?;
+        Ok(action)
+    }
+
+    /// Checks what the types alone cannot: required strings are non-empty, sizes are
+    /// bounded, times are consistent.
+    pub fn validate(&self) -> Result<(), ActionError> {
+        non_empty("request_id", &self.request_id)?;
+        non_empty("agent.id", &self.agent.id)?;
+        bounded("agent.attestation", &self.agent.attestation)?;
+        bounded_map("agent.claims", &self.agent.claims)?;
+        bounded_len("delegation", self.delegation.len())?;
+        for (i, p) in self.delegation.iter().enumerate() {
+            non_empty(&format!("delegation[{i}].id"), &p.id)?;
+            non_empty(&format!("delegation[{i}].kind"), &p.kind)?;
+            bounded_list(&format!("delegation[{i}].scopes"), &p.scopes)?;
+        }
+        if let Some(task) = &self.task {
+            non_empty("task.id", &task.id)?;
+            bounded("task.intent", &task.intent)?;
+            if let Some(expires_at) = task.expires_at
+                && expires_at < task.started_at
+            {
+                return Err(ActionError::new(
+                    "task.expires_at",
+                    format!(
+                        "expires ({expires_at}) before the task starts ({})",
+                        task.started_at
+                    ),
+                ));
+            }
+        }
+        non_empty("tool.server", &self.tool.server)?;
+        non_empty("tool.name", &self.tool.name)?;
+        if let Some(credential) = &self.credential {
+            bounded_list("credential.scopes", &credential.scopes)?;
+            if let Some(audience) = &credential.audience {
+                bounded("credential.audience", audience)?;
+            }
+        }
+        if let Some(resource) = &self.resource {
+            bounded("resource.id", &resource.id)?;
+            bounded_list("resource.labels", &resource.labels)?;
+        }
+        bounded_map("environment", &self.environment)?;
+        let arguments_len = self.arguments.to_string().len();
+        if arguments_len > MAX_ARGUMENTS_BYTES {
+            return Err(ActionError::new(
+                "arguments",
+                format!("{arguments_len} bytes of JSON, expected at most {MAX_ARGUMENTS_BYTES}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The task id, if any.
+    pub fn task_id(&self) -> Option<&str> {
+        self.task.as_ref().map(|t| t.id.as_str())
+    }
+}
+
+fn json_error(path: String, error: &serde_json::Error) -> ActionError {
+    let field = if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path
+    };
+    // serde's messages say "at line L column C"; keep them, they help with big bodies.
+    ActionError::new(field, error.to_string())
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), ActionError> {
+    if value.trim().is_empty() {
+        return Err(ActionError::new(field, "must be a non-empty string"));
+    }
+    bounded(field, value)
+}
+
+fn bounded(field: &str, value: &str) -> Result<(), ActionError> {
+    if value.len() > MAX_FIELD_BYTES {
+        return Err(ActionError::new(
+            field,
+            format!("{} bytes, expected at most {MAX_FIELD_BYTES}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn bounded_len(field: &str, len: usize) -> Result<(), ActionError> {
+    if len > MAX_LIST_LEN {
+        return Err(ActionError::new(
+            field,
+            format!("{len} entries, expected at most {MAX_LIST_LEN}"),
+        ));
+    }
+    Ok(())
+}
+
+fn bounded_list(field: &str, values: &[String]) -> Result<(), ActionError> {
+    bounded_len(field, values.len())?;
+    for (i, v) in values.iter().enumerate() {
+        bounded(&format!("{field}[{i}]"), v)?;
+    }
+    Ok(())
+}
+
+fn bounded_map(field: &str, map: &BTreeMap<String, String>) -> Result<(), ActionError> {
+    bounded_len(field, map.len())?;
+    for (k, v) in map {
+        bounded(&format!("{field}.{k}"), k)?;
+        bounded(&format!("{field}.{k}"), v)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const MINIMAL: &str = r#"{"request_id":"r1","agent":{"id":"spiffe://x/a"},"tool":{"server":"fs","name":"read_file"}}"#;
+
+    #[test]
+    fn minimal_action_parses_with_defaults() {
+        let action = Action::from_json(MINIMAL).unwrap();
+        assert_eq!(action.agent.attestation, "none");
+        assert_eq!(action.arguments, serde_json::json!({}));
+        assert!(action.task.is_none());
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let err = Action::from_json(
+            r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"task":{"id":"t","intent":"i","started_at":"yesterday"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "task.started_at");
+        assert!(err.problem.contains("expected u64"), "{}", err.problem);
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        let err = Action::from_json(r#"{"request_id":"r1","agent":{"id":"a"}}"#).unwrap_err();
+        assert!(err.problem.contains("missing field `tool`"), "{err}");
+        let err = Action::from_json(
+            r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"histroy":[]}"#,
+        )
+        .unwrap_err();
+        assert!(err.problem.contains("unknown field `histroy`"), "{err}");
+    }
+
+    #[test]
+    fn empty_required_strings_are_refused() {
+        let err = Action::from_json(
+            r#"{"request_id":"r1","agent":{"id":" "},"tool":{"server":"fs","name":"x"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "agent.id");
+    }
+
+    #[test]
+    fn history_cannot_be_supplied() {
+        let err = Action::from_json(
+            r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"history":[]}"#,
+        )
+        .unwrap_err();
+        assert!(err.problem.contains("unknown field `history`"));
+    }
+}

@@ -1,0 +1,56 @@
+//! The `arbiter` command line. `main.rs` only maps [`run`]'s result to an exit code.
+
+mod eval;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit status for an `allow` decision.
+pub const EXIT_ALLOW: u8 = 0;
+/// Exit status for errors (bad config, bad input, plugin load failure).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status for a `deny` decision.
+pub const EXIT_DENY: u8 = 3;
+/// Exit status for a `step-up` decision.
+pub const EXIT_STEP_UP: u8 = 4;
+
+/// Arbiter: WebAssembly policy plugins for AI-agent gateways.
+#[derive(Debug, Parser)]
+#[command(name = "arbiter", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide one action (or a list of actions of one task, in order) and print the
+    /// decision JSON. Exit status: 0 allow, 3 deny, 4 step-up, 1 error; for a list, the
+    /// most restrictive decision counts.
+    Eval(eval::EvalArgs),
+}
+
+/// Parses arguments and runs the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARBITER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

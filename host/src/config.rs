@@ -1,0 +1,464 @@
+//! Host configuration: a TOML file, read in two stages. [`RawConfig`] mirrors the file
+//! with `deny_unknown_fields` (so a misspelt key is an error naming the key), and
+//! [`Config::from_raw`] validates it into typed settings with defaults applied.
+//!
+//! ```toml
+//! [defaults]
+//! when_all_abstain = "deny"   # deny | step-up | allow
+//! timeout_ms = 5              # per-evaluation CPU deadline, instantiation included
+//! memory_limit_mib = 64       # per-instance linear memory cap
+//! isolation = "task"          # task | decision | shared
+//!
+//! [history]
+//! max_entries_per_task = 64
+//! max_tasks = 10000
+//!
+//! [[plugin]]
+//! name = "intent"
+//! path = "plugins/intent.wasm"   # relative to this file
+//! mode = "enforce"               # enforce | monitor
+//! on_error = "deny"              # deny | step-up | ignore
+//! settings = { intents = { "summarize-repo" = { tools = [{ tool = "fs/read_file" }] } } }
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default per-evaluation deadline. Rust policies take microseconds; 5 ms leaves room
+/// for an interpreter-based plugin's first instantiation while bounding a runaway loop.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5;
+/// Default per-instance memory cap.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 64;
+/// Hard ceilings that no configuration may exceed.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Largest memory cap a plugin may be given.
+pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
+
+/// Errors in the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a wrongly typed value.
+    #[error("invalid config `{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, including the key and line.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: `{key}`: {problem}")]
+    Invalid {
+        /// The key at fault, e.g. `plugin[1].timeout_ms`.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// What happens when every enforcing plugin abstains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DefaultEffect {
+    /// Deny (the default: nobody vouched for the action).
+    #[default]
+    Deny,
+    /// Require step-up.
+    StepUp,
+    /// Allow.
+    Allow,
+}
+
+/// Whether a plugin's verdict counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The verdict is combined into the decision.
+    #[default]
+    Enforce,
+    /// Shadow mode: evaluated and reported, never counted.
+    Monitor,
+}
+
+/// What a plugin failure (trap, timeout, out-of-memory, invalid output) counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Fail closed (the default).
+    #[default]
+    Deny,
+    /// Require step-up.
+    StepUp,
+    /// Treat the failure as an abstention. The failure is still recorded.
+    Ignore,
+}
+
+/// How instances are shared between evaluations; see [`crate::instance_pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// An instance serves one task only (actions without a task get a fresh one).
+    #[default]
+    Task,
+    /// A fresh instance for every evaluation.
+    Decision,
+    /// Instances are reused across tasks: fastest, but a plugin can carry data from
+    /// one task's decision into another's. Explicit opt-in only.
+    Shared,
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Defaults for every plugin.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Task history bounds.
+    #[serde(default)]
+    pub history: RawHistory,
+    /// The plugins, evaluated in this order.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<RawPlugin>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    /// Effect when every enforcing plugin abstains.
+    pub when_all_abstain: Option<DefaultEffect>,
+    /// Default deadline in ms.
+    pub timeout_ms: Option<u64>,
+    /// Default memory cap in MiB.
+    pub memory_limit_mib: Option<u64>,
+    /// Default isolation; `shared` is refused here (it must be chosen per plugin).
+    pub isolation: Option<Isolation>,
+}
+
+/// `[history]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// Entries kept per task (oldest evicted).
+    pub max_entries_per_task: Option<usize>,
+    /// Tasks kept (least recently used evicted).
+    pub max_tasks: Option<usize>,
+}
+
+/// One `[[plugin]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    /// Operator's name for the plugin, unique in the file.
+    pub name: String,
+    /// Path of the component, relative to the config file.
+    pub path: PathBuf,
+    /// Enforce or monitor.
+    pub mode: Option<Mode>,
+    /// Failure handling.
+    pub on_error: Option<OnError>,
+    /// Deadline in ms.
+    pub timeout_ms: Option<u64>,
+    /// Memory cap in MiB.
+    pub memory_limit_mib: Option<u64>,
+    /// Instance sharing.
+    pub isolation: Option<Isolation>,
+    /// Inline settings (a table), passed to the plugin as JSON.
+    pub settings: Option<Value>,
+    /// Settings from a JSON file, relative to the config file.
+    pub settings_file: Option<PathBuf>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Effect when every enforcing plugin abstains.
+    pub when_all_abstain: DefaultEffect,
+    /// Task history bounds.
+    pub history: HistoryConfig,
+    /// Plugins in evaluation order.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// Task history bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Entries kept per task.
+    pub max_entries_per_task: usize,
+    /// Tasks kept.
+    pub max_tasks: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            max_entries_per_task: 64,
+            max_tasks: 10_000,
+        }
+    }
+}
+
+/// Limits of one plugin's sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU deadline per evaluation, instantiation included.
+    pub timeout: Duration,
+    /// Linear memory cap per instance, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+            memory_bytes: mib(DEFAULT_MEMORY_LIMIT_MIB),
+        }
+    }
+}
+
+fn mib(n: u64) -> usize {
+    usize::try_from(n.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+}
+
+/// One validated plugin entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// Operator's name.
+    pub name: String,
+    /// Absolute or config-relative-resolved path of the component.
+    pub path: PathBuf,
+    /// Enforce or monitor.
+    pub mode: Mode,
+    /// Failure handling.
+    pub on_error: OnError,
+    /// Sandbox limits.
+    pub limits: Limits,
+    /// Instance sharing.
+    pub isolation: Isolation,
+    /// Settings as JSON text.
+    pub settings_json: String,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths resolve against its directory.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, base).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text; relative paths resolve against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        Self::from_raw(raw, base)
+    }
+
+    /// Validates a raw config.
+    pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Self, ConfigError> {
+        let defaults = &raw.defaults;
+        if defaults.isolation == Some(Isolation::Shared) {
+            return Err(invalid(
+                "defaults.isolation",
+                "`shared` lets data cross tasks and must be chosen per plugin, not as a default",
+            ));
+        }
+        let default_timeout = check_timeout("defaults.timeout_ms", defaults.timeout_ms)?;
+        let default_memory = check_memory("defaults.memory_limit_mib", defaults.memory_limit_mib)?;
+        let history = HistoryConfig {
+            max_entries_per_task: positive(
+                "history.max_entries_per_task",
+                raw.history.max_entries_per_task,
+                HistoryConfig::default().max_entries_per_task,
+            )?,
+            max_tasks: positive(
+                "history.max_tasks",
+                raw.history.max_tasks,
+                HistoryConfig::default().max_tasks,
+            )?,
+        };
+        let mut plugins: Vec<PluginConfig> = Vec::with_capacity(raw.plugins.len());
+        for (i, p) in raw.plugins.into_iter().enumerate() {
+            let key = |k: &str| format!("plugin[{i}].{k}");
+            if p.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must be a non-empty string"));
+            }
+            if plugins.iter().any(|q| q.name == p.name) {
+                return Err(invalid(
+                    key("name"),
+                    format!("`{}` is used by an earlier plugin", p.name),
+                ));
+            }
+            let settings_json = match (p.settings, p.settings_file) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        key("settings_file"),
+                        "give either `settings` or `settings_file`, not both",
+                    ));
+                }
+                (Some(value), None) => {
+                    if !value.is_object() {
+                        return Err(invalid(key("settings"), "expected a table"));
+                    }
+                    value.to_string()
+                }
+                (None, Some(file)) => {
+                    let path = base.join(&file);
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        invalid(
+                            key("settings_file"),
+                            format!("cannot read `{}`: {e}", path.display()),
+                        )
+                    })?;
+                    let value: Value = serde_json::from_str(&text).map_err(|e| {
+                        invalid(
+                            key("settings_file"),
+                            format!("`{}` is not valid JSON: {e}", path.display()),
+                        )
+                    })?;
+                    value.to_string()
+                }
+                (None, None) => "{}".to_owned(),
+            };
+            let timeout = match p.timeout_ms {
+                Some(_) => check_timeout(&key("timeout_ms"), p.timeout_ms)?,
+                None => default_timeout,
+            };
+            let memory_bytes = match p.memory_limit_mib {
+                Some(_) => check_memory(&key("memory_limit_mib"), p.memory_limit_mib)?,
+                None => default_memory,
+            };
+            plugins.push(PluginConfig {
+                name: p.name,
+                path: base.join(&p.path),
+                mode: p.mode.unwrap_or_default(),
+                on_error: p.on_error.unwrap_or_default(),
+                limits: Limits {
+                    timeout,
+                    memory_bytes,
+                },
+                isolation: p.isolation.or(defaults.isolation).unwrap_or_default(),
+                settings_json,
+            });
+        }
+        Ok(Self {
+            when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
+            history,
+            plugins,
+        })
+    }
+}
+
+fn check_timeout(key: &str, value: Option<u64>) -> Result<Duration, ConfigError> {
+    let ms = value.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if ms == 0 || ms > MAX_TIMEOUT_MS {
+        return Err(invalid(
+            key,
+            format!("{ms} ms, expected 1 to {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn check_memory(key: &str, value: Option<u64>) -> Result<usize, ConfigError> {
+    let n = value.unwrap_or(DEFAULT_MEMORY_LIMIT_MIB);
+    if n == 0 || n > MAX_MEMORY_LIMIT_MIB {
+        return Err(invalid(
+            key,
+            format!("{n} MiB, expected 1 to {MAX_MEMORY_LIMIT_MIB}"),
+        ));
+    }
+    Ok(mib(n))
+}
+
+fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+    match value {
+        Some(0) => Err(invalid(key, "expected a positive number")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml(
+            "[[plugin]]\nname='a'\npath='a.wasm'\ntimeout='5'\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_and_paths_resolve() {
+        let c = Config::from_toml(
+            "[defaults]\ntimeout_ms=7\n[[plugin]]\nname='a'\npath='p/a.wasm'\nsettings={x=1}\n",
+            Path::new("/etc/arbiter"),
+        )
+        .unwrap();
+        let p = &c.plugins[0];
+        assert_eq!(p.path, PathBuf::from("/etc/arbiter/p/a.wasm"));
+        assert_eq!(p.limits.timeout, Duration::from_millis(7));
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.on_error, OnError::Deny);
+        assert_eq!(p.isolation, Isolation::Task);
+        assert_eq!(p.settings_json, r#"{"x":1}"#);
+        assert_eq!(c.when_all_abstain, DefaultEffect::Deny);
+    }
+
+    #[test]
+    fn shared_isolation_is_not_a_default() {
+        let err =
+            Config::from_toml("[defaults]\nisolation='shared'\n", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("defaults.isolation"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_and_bad_limits_are_refused() {
+        let err = Config::from_toml(
+            "[[plugin]]\nname='a'\npath='a'\n[[plugin]]\nname='a'\npath='b'\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("plugin[1].name"), "{err}");
+        let err = Config::from_toml(
+            "[[plugin]]\nname='a'\npath='a'\ntimeout_ms=0\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("plugin[0].timeout_ms"), "{err}");
+    }
+}

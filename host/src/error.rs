@@ -1,0 +1,68 @@
+//! Errors raised while building a host or loading plugins. Decisions never fail with an
+//! error: a plugin fault becomes an outcome inside the decision (see [`crate::decision`]).
+
+use crate::config::ConfigError;
+use std::path::PathBuf;
+
+/// Why a plugin or a policy set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Wasm engine could not be configured (a host fault).
+    #[error("cannot configure the wasm engine: {0}")]
+    Engine(String),
+    /// The module file could not be read.
+    #[error("plugin `{plugin}`: cannot read `{path}`: {source}")]
+    Read {
+        /// Operator's plugin name.
+        plugin: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component (e.g. a core module, or corrupt).
+    #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
+    Compile {
+        /// Operator's plugin name.
+        plugin: String,
+        /// The validator's message.
+        message: String,
+    },
+    /// The component imports something Arbiter does not provide.
+    #[error("plugin `{plugin}`: imports something Arbiter does not provide: {message}")]
+    Imports {
+        /// Operator's plugin name.
+        plugin: String,
+        /// Which import.
+        message: String,
+    },
+    /// The component does not implement the `evaluator` world.
+    #[error(
+        "plugin `{plugin}`: does not implement world `arbiter:policy/evaluator@0.1.0`: {message}"
+    )]
+    WrongWorld {
+        /// Operator's plugin name.
+        plugin: String,
+        /// What is missing or mistyped.
+        message: String,
+    },
+    /// `describe()` failed or returned unusable metadata.
+    #[error("plugin `{plugin}`: describe() failed: {message}")]
+    Describe {
+        /// Operator's plugin name.
+        plugin: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The plugin refused its settings.
+    #[error("plugin `{plugin}`: settings refused: {message}")]
+    Settings {
+        /// Operator's plugin name.
+        plugin: String,
+        /// The plugin's message.
+        message: String,
+    },
+}

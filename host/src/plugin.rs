@@ -1,0 +1,410 @@
+//! A loaded plugin: its verified bytes compiled once, checked against the contract, and
+//! ready to evaluate actions in fresh or task-bound sandboxed instances.
+
+use crate::bindings::{self, EvaluatorPre, wit};
+use crate::config::{Isolation, PluginConfig};
+use crate::decision::{Effect, Obligation, Outcome};
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::instance_pool::{self, InstancePool, MAX_USES};
+use crate::sandbox::{StoreState, truncate};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+/// Longest reason accepted from a plugin, in bytes (the contract says 1024).
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Most obligations per verdict.
+pub const MAX_OBLIGATIONS: usize = 16;
+/// Minimum deadline for `describe()` and `validate()` at load time.
+pub const LOAD_DEADLINE: Duration = Duration::from_secs(1);
+/// Most labels per verdict.
+pub const MAX_LABELS: usize = 16;
+/// Longest obligation kind or label, in bytes.
+pub const MAX_WORD_BYTES: usize = 64;
+/// Longest obligation detail, in bytes.
+pub const MAX_DETAIL_BYTES: usize = 1024;
+
+/// What a plugin says about itself, plus what Arbiter knows about its module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginListing {
+    /// Operator's name.
+    pub name: String,
+    /// Name from `describe()`.
+    pub plugin: String,
+    /// Version from `describe()`.
+    pub version: String,
+    /// Kind from `describe()`.
+    pub kind: String,
+    /// Description from `describe()`.
+    pub description: String,
+    /// `sha256:` digest of the module.
+    pub digest: String,
+    /// Enforce or monitor.
+    pub mode: crate::config::Mode,
+    /// Instance sharing.
+    pub isolation: Isolation,
+}
+
+/// The result of one evaluation, before combining.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// How it went.
+    pub outcome: Outcome,
+    /// The verdict's effect, when the outcome is ok.
+    pub verdict: Option<Effect>,
+    /// The plugin's reason, or what went wrong.
+    pub reason: String,
+    /// Obligations (ok outcome only).
+    pub obligations: Vec<Obligation>,
+    /// Labels (ok outcome only).
+    pub labels: Vec<String>,
+    /// Wall time in microseconds.
+    pub elapsed_us: u64,
+}
+
+/// A live instance with its store.
+struct Instance {
+    store: Store<StoreState>,
+    evaluator: bindings::Evaluator,
+    uses: u32,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("uses", &self.uses)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A plugin ready to evaluate.
+pub struct LoadedPlugin {
+    config: PluginConfig,
+    listing: PluginListing,
+    name: Arc<str>,
+    settings: Arc<str>,
+    engine: wasmtime::Engine,
+    pre: EvaluatorPre<StoreState>,
+    pool: InstancePool<Instance>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("listing", &self.listing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `sha256:<hex>` digest of module bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The linker every plugin is instantiated with: the contract's host interface plus
+/// a capability-less WASI (see [`crate::sandbox`]).
+pub fn linker(engine: &Engine) -> Result<Linker<StoreState>, LoadError> {
+    let mut linker = Linker::new(engine.wasmtime());
+    bindings::Evaluator::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    Ok(linker)
+}
+
+impl LoadedPlugin {
+    /// Reads, compiles and checks the plugin named in `config`.
+    pub fn load(
+        engine: &Engine,
+        linker: &Linker<StoreState>,
+        config: &PluginConfig,
+    ) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(&config.path).map_err(|source| LoadError::Read {
+            plugin: config.name.clone(),
+            path: config.path.clone(),
+            source,
+        })?;
+        Self::from_bytes(engine, linker, config, &bytes)
+    }
+
+    /// Compiles and checks module bytes for `config`.
+    pub fn from_bytes(
+        engine: &Engine,
+        linker: &Linker<StoreState>,
+        config: &PluginConfig,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
+        let plugin = config.name.clone();
+        let digest = digest(bytes);
+        let component =
+            Component::new(engine.wasmtime(), bytes).map_err(|e| LoadError::Compile {
+                plugin: plugin.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports {
+                plugin: plugin.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = EvaluatorPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+            plugin: plugin.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let mut loaded = Self {
+            config: config.clone(),
+            listing: PluginListing {
+                name: plugin.clone(),
+                plugin: String::new(),
+                version: String::new(),
+                kind: String::new(),
+                description: String::new(),
+                digest,
+                mode: config.mode,
+                isolation: config.isolation,
+            },
+            name: Arc::from(plugin.as_str()),
+            settings: Arc::from(config.settings_json.as_str()),
+            engine: engine.wasmtime().clone(),
+            pre,
+            pool: InstancePool::new(config.isolation, instance_pool::DEFAULT_CAPACITY),
+        };
+        // describe() and validate() run in throwaway instances under the plugin's memory
+        // cap and a load-time deadline, so a plugin that loops or explodes at load time is
+        // refused. The deadline is more generous than the per-decision one because
+        // loading is off the request path and validate() may compile patterns.
+        let load_deadline = config.limits.timeout.max(LOAD_DEADLINE);
+        let describe_err = |message: String| LoadError::Describe {
+            plugin: plugin.clone(),
+            message,
+        };
+        let mut instance = loaded
+            .instantiate_with_deadline(load_deadline)
+            .map_err(|(_, m)| describe_err(m))?;
+        let info = instance
+            .evaluator
+            .call_describe(&mut instance.store)
+            .map_err(|e| describe_err(loaded.classify(&instance.store, &e).1))?;
+        for (field, value) in [
+            ("name", &info.name),
+            ("version", &info.version),
+            ("kind", &info.kind),
+        ] {
+            if value.trim().is_empty() || value.len() > MAX_WORD_BYTES {
+                return Err(describe_err(format!(
+                    "`{field}` must be 1 to {MAX_WORD_BYTES} bytes, got {} bytes",
+                    value.len()
+                )));
+            }
+        }
+        loaded.listing.plugin = info.name;
+        loaded.listing.version = info.version;
+        loaded.listing.kind = info.kind;
+        loaded.listing.description = truncate(&info.description, MAX_DETAIL_BYTES).to_owned();
+        let mut instance = loaded
+            .instantiate_with_deadline(load_deadline)
+            .map_err(|(_, m)| describe_err(m))?;
+        let verdict = instance
+            .evaluator
+            .call_validate(&mut instance.store, &config.settings_json)
+            .map_err(|e| LoadError::Settings {
+                plugin: plugin.clone(),
+                message: format!(
+                    "validate() failed: {}",
+                    loaded.classify(&instance.store, &e).1
+                ),
+            })?;
+        if let Err(message) = verdict {
+            return Err(LoadError::Settings {
+                plugin,
+                message: truncate(&message, MAX_DETAIL_BYTES).to_owned(),
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// The plugin's listing.
+    pub fn listing(&self) -> &PluginListing {
+        &self.listing
+    }
+
+    /// The plugin's configuration.
+    pub fn config(&self) -> &PluginConfig {
+        &self.config
+    }
+
+    /// Idle instances held for reuse.
+    pub fn idle_instances(&self) -> usize {
+        self.pool.idle()
+    }
+
+    /// Drops the task's idle instance.
+    pub fn forget_task(&self, task: &str) {
+        self.pool.forget_task(task);
+    }
+
+    /// A fresh instance in a fresh store. The deadline is set before instantiation, so a
+    /// plugin whose start-up code spins is stopped too.
+    fn instantiate(&self) -> Result<Instance, (Outcome, String)> {
+        self.instantiate_with_deadline(self.config.limits.timeout)
+    }
+
+    fn instantiate_with_deadline(&self, timeout: Duration) -> Result<Instance, (Outcome, String)> {
+        let state = StoreState::new(
+            Arc::clone(&self.name),
+            Arc::clone(&self.settings),
+            self.config.limits.memory_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(Engine::deadline_ticks(timeout));
+        match self.pre.instantiate(&mut store) {
+            Ok(evaluator) => Ok(Instance {
+                store,
+                evaluator,
+                uses: 0,
+            }),
+            Err(e) => Err(self.classify(&store, &e)),
+        }
+    }
+
+    /// Maps a wasmtime error to an outcome and a message for the decision.
+    fn classify(&self, store: &Store<StoreState>, error: &wasmtime::Error) -> (Outcome, String) {
+        if store.data().limiter.exhausted {
+            return (
+                Outcome::OutOfMemory,
+                format!(
+                    "plugin exceeded its memory limit of {} MiB",
+                    self.config.limits.memory_bytes / (1024 * 1024)
+                ),
+            );
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => (
+                Outcome::Timeout,
+                format!(
+                    "plugin exceeded its deadline of {} ms",
+                    self.config.limits.timeout.as_millis()
+                ),
+            ),
+            Some(trap) => (Outcome::Trap, format!("plugin trapped: {trap}")),
+            None => (
+                Outcome::Error,
+                format!(
+                    "plugin failed: {}",
+                    truncate(&format!("{error:#}"), MAX_DETAIL_BYTES)
+                ),
+            ),
+        }
+    }
+
+    /// Evaluates one action. Never fails: a fault becomes an outcome, and the instance
+    /// that faulted is dropped so the next evaluation starts clean.
+    pub fn evaluate(&self, action: &wit::Action, task: Option<&str>) -> Evaluation {
+        let started = Instant::now();
+        let failure = |outcome: Outcome, reason: String| Evaluation {
+            outcome,
+            verdict: None,
+            reason,
+            obligations: Vec::new(),
+            labels: Vec::new(),
+            elapsed_us: elapsed_us(started),
+        };
+        let mut instance = match self.pool.take(task) {
+            Some(mut instance) => {
+                instance
+                    .store
+                    .set_epoch_deadline(Engine::deadline_ticks(self.config.limits.timeout));
+                instance
+            }
+            None => match self.instantiate() {
+                Ok(instance) => instance,
+                Err((outcome, reason)) => return failure(outcome, reason),
+            },
+        };
+        instance.store.data_mut().begin_evaluation();
+        let verdict = match instance
+            .evaluator
+            .call_evaluate(&mut instance.store, action)
+        {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                let (outcome, reason) = self.classify(&instance.store, &e);
+                return failure(outcome, reason);
+            }
+        };
+        match self.check_verdict(verdict) {
+            Ok(mut evaluation) => {
+                instance.uses += 1;
+                if instance.uses < MAX_USES {
+                    self.pool.put(task, instance);
+                }
+                evaluation.elapsed_us = elapsed_us(started);
+                evaluation
+            }
+            Err(reason) => failure(Outcome::InvalidOutput, reason),
+        }
+    }
+
+    /// Enforces the contract's bounds on a verdict.
+    fn check_verdict(&self, verdict: wit::Verdict) -> Result<Evaluation, String> {
+        if verdict.reason.len() > MAX_REASON_BYTES {
+            return Err(format!(
+                "verdict reason is {} bytes, at most {MAX_REASON_BYTES} allowed",
+                verdict.reason.len()
+            ));
+        }
+        if verdict.obligations.len() > MAX_OBLIGATIONS {
+            return Err(format!(
+                "verdict has {} obligations, at most {MAX_OBLIGATIONS} allowed",
+                verdict.obligations.len()
+            ));
+        }
+        if verdict.labels.len() > MAX_LABELS {
+            return Err(format!(
+                "verdict has {} labels, at most {MAX_LABELS} allowed",
+                verdict.labels.len()
+            ));
+        }
+        for o in &verdict.obligations {
+            if o.kind.trim().is_empty()
+                || o.kind.len() > MAX_WORD_BYTES
+                || o.detail.len() > MAX_DETAIL_BYTES
+            {
+                return Err(format!(
+                    "obligation kind must be 1 to {MAX_WORD_BYTES} bytes and detail at most {MAX_DETAIL_BYTES} bytes"
+                ));
+            }
+        }
+        for l in &verdict.labels {
+            if l.trim().is_empty() || l.len() > MAX_WORD_BYTES {
+                return Err(format!("label must be 1 to {MAX_WORD_BYTES} bytes"));
+            }
+        }
+        let name = &self.config.name;
+        Ok(Evaluation {
+            outcome: Outcome::Ok,
+            verdict: Some(bindings::effect_from_wit(verdict.effect)),
+            reason: verdict.reason,
+            obligations: verdict
+                .obligations
+                .into_iter()
+                .map(|o| Obligation {
+                    kind: o.kind,
+                    detail: o.detail,
+                    plugin: name.clone(),
+                })
+                .collect(),
+            labels: verdict.labels,
+            elapsed_us: 0,
+        })
+    }
+}
+
+fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,69 @@
+//! An immutable set of loaded plugins. Every decision runs entirely on one set; a new
+//! configuration produces a new set with the next generation number.
+
+use crate::config::{Config, DefaultEffect};
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::plugin::{LoadedPlugin, PluginListing, linker};
+use sha2::{Digest, Sha256};
+
+/// Loaded plugins plus the combining defaults, tagged with a generation.
+#[derive(Debug)]
+pub struct PolicySet {
+    generation: u64,
+    digest: String,
+    plugins: Vec<LoadedPlugin>,
+    when_all_abstain: DefaultEffect,
+}
+
+impl PolicySet {
+    /// Loads every plugin in `config`. Any plugin that fails to load fails the whole
+    /// set: starting with a policy missing is failing open.
+    pub fn load(engine: &Engine, config: &Config, generation: u64) -> Result<Self, LoadError> {
+        let linker = linker(engine)?;
+        let mut plugins = Vec::with_capacity(config.plugins.len());
+        for plugin in &config.plugins {
+            plugins.push(LoadedPlugin::load(engine, &linker, plugin)?);
+        }
+        let mut hasher = Sha256::new();
+        for p in &plugins {
+            hasher.update(p.listing().name.as_bytes());
+            hasher.update([0]);
+            hasher.update(p.listing().digest.as_bytes());
+            hasher.update([0]);
+            hasher.update(p.config().settings_json.as_bytes());
+            hasher.update([0]);
+        }
+        Ok(Self {
+            generation,
+            digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+            plugins,
+            when_all_abstain: config.when_all_abstain,
+        })
+    }
+
+    /// The generation number.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Digest over the plugins' names, module digests and settings.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The plugins in evaluation order.
+    pub fn plugins(&self) -> &[LoadedPlugin] {
+        &self.plugins
+    }
+
+    /// Effect when all enforcing plugins abstain.
+    pub fn when_all_abstain(&self) -> DefaultEffect {
+        self.when_all_abstain
+    }
+
+    /// Listings of all plugins.
+    pub fn listings(&self) -> Vec<PluginListing> {
+        self.plugins.iter().map(|p| p.listing().clone()).collect()
+    }
+}
