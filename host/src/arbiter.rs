@@ -39,7 +39,12 @@ impl Arbiter {
 
     /// Loads every plugin in `config`. Fails if any plugin cannot be loaded.
     pub fn new(config: &Config) -> Result<Self, LoadError> {
-        let engine = Engine::new()?;
+        Self::with_engine(Engine::new()?, config)
+    }
+
+    /// Like [`Arbiter::new`], on an existing engine: hosts sharing an engine share its
+    /// compiled components (tests and tools that build many hosts use this).
+    pub fn with_engine(engine: Engine, config: &Config) -> Result<Self, LoadError> {
         let set = PolicySet::load(&engine, config, 1)?;
         Ok(Self {
             engine,

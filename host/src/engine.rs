@@ -6,9 +6,11 @@
 //! [`EPOCH_TICK`]; each store's deadline is a number of ticks.
 
 use crate::error::LoadError;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wasmtime::component::Component;
 
 /// How often the epoch advances: the granularity of plugin deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -20,6 +22,7 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 #[derive(Debug, Clone)]
 pub struct Engine {
     engine: wasmtime::Engine,
+    compiled: Arc<Mutex<HashMap<String, Component>>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -64,8 +67,31 @@ impl Engine {
             .map_err(|e| LoadError::Engine(format!("cannot start the epoch ticker: {e}")))?;
         Ok(Self {
             engine,
+            compiled: Arc::new(Mutex::new(HashMap::new())),
             _ticker: Arc::new(Ticker { stop }),
         })
+    }
+
+    /// Compiles component bytes whose sha256 digest is `digest`, reusing an earlier
+    /// compilation of the same bytes by this engine. The key is the digest of the bytes
+    /// actually passed in (callers compute it from the verified bytes), so a cached
+    /// component is always the compilation of exactly those bytes.
+    pub fn compile(&self, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let cached = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned();
+        if let Some(component) = cached {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        self.compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_owned(), component.clone());
+        Ok(component)
     }
 
     /// The wasmtime engine.

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 
 /// Longest reason accepted from a plugin, in bytes (the contract says 1024).
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -140,8 +140,9 @@ impl LoadedPlugin {
     ) -> Result<Self, LoadError> {
         let plugin = config.name.clone();
         let digest = digest(bytes);
-        let component =
-            Component::new(engine.wasmtime(), bytes).map_err(|e| LoadError::Compile {
+        let component = engine
+            .compile(&digest, bytes)
+            .map_err(|e| LoadError::Compile {
                 plugin: plugin.clone(),
                 message: format!("{e:#}"),
             })?;
