@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: installs what a fresh machine lacks, builds the plugin components,
+# then runs formatting, lints and every test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x scripts/install-test-deps.sh ]; then
+    scripts/install-test-deps.sh
+fi
+scripts/build-plugins.sh
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy" >&2
+cargo clippy --locked --workspace --all-targets -- -D warnings
+echo "== cargo test" >&2
+cargo test --locked --workspace
