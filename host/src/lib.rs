@@ -26,6 +26,7 @@
 
 pub mod action;
 pub mod arbiter;
+pub mod artifact_cache;
 mod bindings;
 pub mod cli;
 pub mod combine;
@@ -38,6 +39,7 @@ pub mod instance_pool;
 pub mod plugin;
 pub mod policy_set;
 pub mod sandbox;
+pub mod watcher;
 
 pub use action::{Action, ActionError};
 pub use arbiter::Arbiter;
