@@ -78,7 +78,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("json-same-task", |b| {
         b.iter(|| black_box(three.decide_json(black_box(ACTION)).unwrap()))
     });
-    group.bench_function("parsed-same-task", |b| b.iter(|| black_box(three.decide(&action))));
+    group.bench_function("parsed-same-task", |b| {
+        b.iter(|| black_box(three.decide(&action)))
+    });
     group.bench_function("parsed-new-task", |b| {
         b.iter(|| {
             let n = counter.fetch_add(1, Ordering::Relaxed);

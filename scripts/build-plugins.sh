@@ -2,6 +2,12 @@
 # Builds the reference plugins (and the adversarial test fixture) as WebAssembly
 # components for wasm32-wasip2 and copies them to build/plugins/.
 # Installs the wasm32-wasip2 Rust target if it is missing.
+#
+# Then signs every built module: a development key pair is made in build/keys/
+# (dev.pem, dev.pub.pem) if missing, with `arbiter keygen`, and each build/plugins/*.wasm
+# gets a `.sig` from `arbiter sign`. build/ is gitignored: this key is for development
+# and tests only and is never committed; production modules are signed with the
+# security team's own key (see README.md, "Signing plugins").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +26,10 @@ for p in "${plugins[@]}"; do
     cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
 done
 echo "built: $(cd build/plugins && ls *.wasm | tr '\n' ' ')" >&2
+
+# Sign with the development key (made once; the build never overwrites it).
+arbiter=(cargo run --locked --quiet -p arbiter-host --bin arbiter --)
+if [[ ! -f build/keys/dev.pem ]]; then
+    "${arbiter[@]}" keygen --out build/keys/dev.pem
+fi
+"${arbiter[@]}" sign --key build/keys/dev.pem build/plugins/*.wasm

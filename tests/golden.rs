@@ -137,7 +137,8 @@ fn bless() -> bool {
     std::env::var_os("BLESS").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-/// Loads a config file, giving it the generous test deadline unless it sets its own.
+/// Loads a config file, giving it the generous test deadline unless it sets its own, and
+/// trust in the development key unless it has a `[trust]` table.
 fn load_config(path: &Path) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
@@ -152,6 +153,22 @@ fn load_config(path: &Path) -> Result<Config, String> {
     defaults
         .entry("timeout_ms")
         .or_insert(toml::Value::Integer(TEST_TIMEOUT_MS));
+    // Trust the development key the build signed the plugins with, unless the case
+    // brings its own trust table.
+    if !table.contains_key("trust") {
+        let mut key = toml::Table::new();
+        key.insert("id".into(), toml::Value::String("dev".into()));
+        key.insert(
+            "path".into(),
+            toml::Value::String(common::dev_public_key_path().display().to_string()),
+        );
+        let mut trust = toml::Table::new();
+        trust.insert(
+            "keys".into(),
+            toml::Value::Array(vec![toml::Value::Table(key)]),
+        );
+        table.insert("trust".into(), toml::Value::Table(trust));
+    }
     let text = toml::to_string(&table).map_err(|e| format!("`{}`: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     Config::from_toml(&text, base).map_err(|e| format!("`{}`: {e}", path.display()))

@@ -234,6 +234,7 @@ fn wrong_world_is_a_load_error_naming_what_is_missing() {
     )
     .unwrap();
     std::fs::write(dir.join("wrong.wasm"), wrong).unwrap();
+    sign_with_dev_key(&dir.join("wrong.wasm"));
     let toml = format!(
         "[[plugin]]\nname = \"wrong\"\npath = \"{}\"\n",
         dir.join("wrong.wasm").display()
@@ -247,6 +248,7 @@ fn wrong_world_is_a_load_error_naming_what_is_missing() {
     // A core module is not a component.
     let core = wat::parse_str("(module)").unwrap();
     std::fs::write(dir.join("core.wasm"), core).unwrap();
+    sign_with_dev_key(&dir.join("core.wasm"));
     let toml = format!(
         "[[plugin]]\nname = \"core\"\npath = \"{}\"\n",
         dir.join("core.wasm").display()
@@ -260,6 +262,7 @@ fn wrong_world_is_a_load_error_naming_what_is_missing() {
     )
     .unwrap();
     std::fs::write(dir.join("importer.wasm"), importer).unwrap();
+    sign_with_dev_key(&dir.join("importer.wasm"));
     let toml = format!(
         "[[plugin]]\nname = \"importer\"\npath = \"{}\"\n",
         dir.join("importer.wasm").display()

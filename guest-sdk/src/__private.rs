@@ -125,9 +125,9 @@ macro_rules! export_policy {
                         $crate::__private::evaluate_parsed::<$policy>(settings, action),
                     )
                 }
-    }
+            }
 
-            __b::export!(__ArbiterExport with_types_in __b);
+    __b::export!(__ArbiterExport with_types_in __b);
         };
     };
 }

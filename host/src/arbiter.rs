@@ -122,6 +122,8 @@ impl Arbiter {
                 version: listing.version.clone(),
                 kind: listing.kind.clone(),
                 digest: listing.digest.clone(),
+                signer: listing.signer.clone(),
+                signature: listing.signature,
                 mode: config.mode,
                 outcome: evaluation.outcome,
                 verdict: evaluation.verdict,

@@ -136,6 +136,8 @@ mod tests {
             version: "0.1.0".to_owned(),
             kind: "test".to_owned(),
             digest: "sha256:00".to_owned(),
+            signer: Some("test".to_owned()),
+            signature: crate::verified::SignatureStatus::Verified,
             mode,
             outcome,
             verdict,

@@ -13,6 +13,11 @@
 //! max_entries_per_task = 64
 //! max_tasks = 10000
 //!
+//! [trust]                          # who may sign plugins; see `crate::trust`
+//! keys = [{ id = "release", path = "keys/release.pub.pem" }]   # relative to this file
+//! key_dirs = ["keys.d"]            # every `*.pem` public key inside; id = file stem
+//! allow_unsigned = false           # development switch: load modules with no `.sig`
+//!
 //! [[plugin]]
 //! name = "intent"
 //! path = "plugins/intent.wasm"   # relative to this file
@@ -21,6 +26,7 @@
 //! settings = { intents = { "summarize-repo" = { tools = [{ tool = "fs/read_file" }] } } }
 //! ```
 
+use crate::trust::{TrustPolicy, TrustStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -136,6 +142,35 @@ pub struct RawConfig {
     /// The plugins, evaluated in this order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<RawPlugin>,
+    /// Trusted signing keys.
+    #[serde(default)]
+    pub trust: RawTrust,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrust {
+    /// Key files, each with an optional id.
+    #[serde(default)]
+    pub keys: Vec<RawTrustKey>,
+    /// Directories of `*.pem` public keys.
+    #[serde(default)]
+    pub key_dirs: Vec<PathBuf>,
+    /// The development switch: load modules that have no signature.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+/// One entry of `trust.keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrustKey {
+    /// The id decisions record as the signer (default: the file name without
+    /// `.pub.pem`/`.pem`).
+    pub id: Option<String>,
+    /// PEM public key file, relative to the config file.
+    pub path: PathBuf,
 }
 
 /// `[defaults]`.
@@ -195,6 +230,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Plugins in evaluation order.
     pub plugins: Vec<PluginConfig>,
+    /// Trusted keys and the unsigned-module switch.
+    pub trust: TrustPolicy,
 }
 
 /// Task history bounds.
@@ -369,12 +406,35 @@ impl Config {
                 settings_json,
             });
         }
+        let trust = trust_policy(&raw.trust, base)?;
         Ok(Self {
             when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
             history,
             plugins,
+            trust,
         })
     }
+}
+
+/// Loads the trusted keys; a key that cannot be used is an error naming its entry and
+/// file, so a misconfigured trust store stops the host instead of refusing every plugin
+/// for an obscure reason later.
+fn trust_policy(raw: &RawTrust, base: &Path) -> Result<TrustPolicy, ConfigError> {
+    let mut store = TrustStore::new();
+    for (i, key) in raw.keys.iter().enumerate() {
+        store
+            .add_key_file(key.id.as_deref(), &base.join(&key.path))
+            .map_err(|e| invalid(format!("trust.keys[{i}]"), e.to_string()))?;
+    }
+    for (i, dir) in raw.key_dirs.iter().enumerate() {
+        store
+            .add_key_dir(&base.join(dir))
+            .map_err(|e| invalid(format!("trust.key_dirs[{i}]"), e.to_string()))?;
+    }
+    Ok(TrustPolicy {
+        store,
+        allow_unsigned: raw.allow_unsigned,
+    })
 }
 
 fn check_timeout(key: &str, value: Option<u64>) -> Result<Duration, ConfigError> {

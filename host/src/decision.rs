@@ -16,6 +16,10 @@
 //!     "name": "intent",                    // operator's name from the config
 //!     "plugin": "intent", "version": "0.1.0", "kind": "intent",   // from describe()
 //!     "digest": "sha256:9f2c…",            // of the module bytes that ran
+//!     "signer": "release",                 // id of the trusted key whose signature verified;
+//!                                          // null only when "signature" is "unsigned"
+//!     "signature": "verified",             // verified | unsigned (only under the development
+//!                                          // switch `trust.allow_unsigned`)
 //!     "mode": "enforce",                   // enforce | monitor
 //!     "outcome": "ok",                     // ok | trap | timeout | out-of-memory | invalid-output | error
 //!     "verdict": "deny",                   // optional: what the plugin returned (absent on failure)
@@ -30,6 +34,7 @@
 //! ```
 
 use crate::config::Mode;
+use crate::verified::SignatureStatus;
 use serde::{Deserialize, Serialize};
 
 /// A plugin's effect on an action.
@@ -121,6 +126,11 @@ pub struct PluginEntry {
     pub kind: String,
     /// `sha256:` digest of the module that ran.
     pub digest: String,
+    /// Id of the trusted key that signed the module; `None` only for an unsigned module
+    /// loaded under the development switch.
+    pub signer: Option<String>,
+    /// `verified`, or `unsigned` (development switch only).
+    pub signature: SignatureStatus,
     /// Enforce or monitor.
     pub mode: Mode,
     /// How the evaluation went.

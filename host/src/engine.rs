@@ -6,6 +6,7 @@
 //! [`EPOCH_TICK`]; each store's deadline is a number of ticks.
 
 use crate::error::LoadError;
+use crate::verified::VerifiedModule;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,11 +73,13 @@ impl Engine {
         })
     }
 
-    /// Compiles component bytes whose sha256 digest is `digest`, reusing an earlier
-    /// compilation of the same bytes by this engine. The key is the digest of the bytes
-    /// actually passed in (callers compute it from the verified bytes), so a cached
+    /// Compiles a module that passed the signature gate, reusing an earlier compilation
+    /// of the same bytes by this engine. Only a [`VerifiedModule`] is accepted, so
+    /// unverified bytes cannot reach the compiler (see [`crate::verified`]). The cache
+    /// key is the digest the gate computed from exactly these bytes, so a cached
     /// component is always the compilation of exactly those bytes.
-    pub fn compile(&self, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+    pub fn compile(&self, module: &VerifiedModule) -> wasmtime::Result<Component> {
+        let (digest, bytes) = (module.digest(), module.bytes());
         let cached = self
             .compiled
             .lock()

@@ -23,6 +23,15 @@ pub enum LoadError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The module's signature was refused (see [`crate::verified`]): the module is not
+    /// compiled, let alone run.
+    #[error("plugin `{plugin}`: refused: {reason}")]
+    Signature {
+        /// Operator's plugin name.
+        plugin: String,
+        /// Why.
+        reason: crate::verified::SignatureError,
+    },
     /// The bytes are not a valid component (e.g. a core module, or corrupt).
     #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
     Compile {

@@ -22,7 +22,9 @@
 //! [`decision`] (the output), [`combine`] (how verdicts combine), [`sandbox`] (what a
 //! plugin may do), [`instance_pool`] (the isolation scheme), [`plugin`] (loading and
 //! evaluating one plugin), [`policy_set`] (an immutable generation of plugins),
-//! [`history`] (task history), [`arbiter`] (the embedding API).
+//! [`history`] (task history), [`arbiter`] (the embedding API), [`trust`] (trusted
+//! keys), [`signature`] (the `.sig` format, signing), [`verified`] (the signature gate
+//! every module passes before it is compiled).
 
 pub mod action;
 pub mod arbiter;
@@ -39,6 +41,9 @@ pub mod instance_pool;
 pub mod plugin;
 pub mod policy_set;
 pub mod sandbox;
+pub mod signature;
+pub mod trust;
+pub mod verified;
 pub mod watcher;
 
 pub use action::{Action, ActionError};
@@ -47,3 +52,5 @@ pub use config::{Config, ConfigError};
 pub use decision::{Decision, DecisionEffect, Effect, Outcome, PluginEntry};
 pub use error::LoadError;
 pub use plugin::PluginListing;
+pub use trust::{TrustPolicy, TrustStore};
+pub use verified::{SignatureStatus, VerifiedModule, verify_module};

@@ -8,6 +8,8 @@ use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::instance_pool::{self, InstancePool, MAX_USES};
 use crate::sandbox::{StoreState, truncate};
+use crate::trust::TrustPolicy;
+use crate::verified::{SignatureStatus, VerifiedModule, verify_module};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -43,6 +45,11 @@ pub struct PluginListing {
     pub description: String,
     /// `sha256:` digest of the module.
     pub digest: String,
+    /// Id of the trusted key that signed the module; `None` only for an unsigned module
+    /// loaded under the development switch `trust.allow_unsigned`.
+    pub signer: Option<String>,
+    /// `verified`, or `unsigned` (development switch only).
+    pub signature: SignatureStatus,
     /// Enforce or monitor.
     pub mode: crate::config::Mode,
     /// Instance sharing.
@@ -117,35 +124,45 @@ pub fn linker(engine: &Engine) -> Result<Linker<StoreState>, LoadError> {
 }
 
 impl LoadedPlugin {
-    /// Reads, compiles and checks the plugin named in `config`.
+    /// Reads the plugin named in `config`, checks its signature against `trust`, then
+    /// compiles and checks it.
     pub fn load(
         engine: &Engine,
         linker: &Linker<StoreState>,
         config: &PluginConfig,
+        trust: &TrustPolicy,
     ) -> Result<Self, LoadError> {
-        let bytes = std::fs::read(&config.path).map_err(|source| LoadError::Read {
-            plugin: config.name.clone(),
-            path: config.path.clone(),
-            source,
-        })?;
-        Self::from_bytes(engine, linker, config, &bytes)
+        let module = verify_module(&config.name, &config.path, trust)?;
+        Self::from_verified(engine, linker, config, &module)
     }
 
-    /// Compiles and checks module bytes for `config`.
-    pub fn from_bytes(
+    /// Compiles and checks a module that passed the signature gate, for `config`:
+    /// `describe()`, then `validate()` with the configured settings.
+    pub fn from_verified(
         engine: &Engine,
         linker: &Linker<StoreState>,
         config: &PluginConfig,
-        bytes: &[u8],
+        module: &VerifiedModule,
+    ) -> Result<Self, LoadError> {
+        let loaded = Self::describe_verified(engine, linker, config, module)?;
+        loaded.validate()?;
+        Ok(loaded)
+    }
+
+    /// Compiles a verified module, checks it implements the contract, and runs
+    /// `describe()` in the sandbox, without validating settings (`arbiter inspect`).
+    pub fn describe_verified(
+        engine: &Engine,
+        linker: &Linker<StoreState>,
+        config: &PluginConfig,
+        module: &VerifiedModule,
     ) -> Result<Self, LoadError> {
         let plugin = config.name.clone();
-        let digest = digest(bytes);
-        let component = engine
-            .compile(&digest, bytes)
-            .map_err(|e| LoadError::Compile {
-                plugin: plugin.clone(),
-                message: format!("{e:#}"),
-            })?;
+        let digest = module.digest().to_owned();
+        let component = engine.compile(module).map_err(|e| LoadError::Compile {
+            plugin: plugin.clone(),
+            message: format!("{e:#}"),
+        })?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports {
@@ -165,6 +182,8 @@ impl LoadedPlugin {
                 kind: String::new(),
                 description: String::new(),
                 digest,
+                signer: module.signer().map(|s| s.id.clone()),
+                signature: module.status(),
                 mode: config.mode,
                 isolation: config.isolation,
             },
@@ -206,26 +225,36 @@ impl LoadedPlugin {
         loaded.listing.version = info.version;
         loaded.listing.kind = info.kind;
         loaded.listing.description = truncate(&info.description, MAX_DETAIL_BYTES).to_owned();
-        let mut instance = loaded
-            .instantiate_with_deadline(load_deadline)
-            .map_err(|(_, m)| describe_err(m))?;
+        Ok(loaded)
+    }
+
+    /// Runs `validate()` with the configured settings; an error refuses the plugin.
+    fn validate(&self) -> Result<(), LoadError> {
+        let plugin = &self.config.name;
+        let load_deadline = self.config.limits.timeout.max(LOAD_DEADLINE);
+        let mut instance =
+            self.instantiate_with_deadline(load_deadline)
+                .map_err(|(_, message)| LoadError::Describe {
+                    plugin: plugin.clone(),
+                    message,
+                })?;
         let verdict = instance
             .evaluator
-            .call_validate(&mut instance.store, &config.settings_json)
+            .call_validate(&mut instance.store, &self.config.settings_json)
             .map_err(|e| LoadError::Settings {
                 plugin: plugin.clone(),
                 message: format!(
                     "validate() failed: {}",
-                    loaded.classify(&instance.store, &e).1
+                    self.classify(&instance.store, &e).1
                 ),
             })?;
         if let Err(message) = verdict {
             return Err(LoadError::Settings {
-                plugin,
+                plugin: plugin.clone(),
                 message: truncate(&message, MAX_DETAIL_BYTES).to_owned(),
             });
         }
-        Ok(loaded)
+        Ok(())
     }
 
     /// The plugin's listing.

@@ -23,7 +23,7 @@ impl PolicySet {
         let linker = linker(engine)?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
         for plugin in &config.plugins {
-            plugins.push(LoadedPlugin::load(engine, &linker, plugin)?);
+            plugins.push(LoadedPlugin::load(engine, &linker, plugin, &config.trust)?);
         }
         let mut hasher = Sha256::new();
         for p in &plugins {

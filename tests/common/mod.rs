@@ -26,13 +26,56 @@ pub fn plugin_path(name: &str) -> PathBuf {
 /// flaking. Tests about timeouts set `timeout_ms` on the plugin, which overrides this.
 pub const TEST_DEFAULTS: &str = "[defaults]\ntimeout_ms = 2000\n";
 
+/// The development signing key the build makes (`scripts/build-plugins.sh`), which
+/// signed every module in build/plugins/.
+pub fn dev_key_path() -> PathBuf {
+    let path = root().join("build/keys/dev.pem");
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/build-plugins.sh` (it makes the development key and signs the plugins)",
+        path.display()
+    );
+    path
+}
+
+/// The development key's public half.
+pub fn dev_public_key_path() -> PathBuf {
+    dev_key_path().with_file_name("dev.pub.pem")
+}
+
+/// Trusts the development key (id `dev`); prepended to test configs without `[trust]`.
+pub const TEST_TRUST: &str =
+    "[trust]\nkeys = [{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }]\n";
+
+/// Signs the module at `path` with the development key, writing `<path>.sig`, so a
+/// hand-written fixture passes the signature gate and reaches the check it tests.
+pub fn sign_with_dev_key(path: &Path) {
+    let key = arbiter_host::signature::SigningKey::from_pem(
+        &std::fs::read_to_string(dev_key_path()).unwrap(),
+    )
+    .unwrap();
+    let signature = key.sign(&std::fs::read(path).unwrap());
+    std::fs::write(
+        arbiter_host::signature::signature_path(path),
+        arbiter_host::signature::encode(&signature),
+    )
+    .unwrap();
+}
+
 /// A config from TOML text whose relative paths resolve against the workspace root.
-/// Without a `[defaults]` table, [`TEST_DEFAULTS`] is prepended.
+/// Without a `[defaults]` table, [`TEST_DEFAULTS`] is prepended; without a `[trust]`
+/// table, [`TEST_TRUST`] (the development key) is.
 pub fn config(toml: &str) -> Config {
     let toml = if toml.contains("[defaults]") {
         toml.to_owned()
     } else {
         format!("{TEST_DEFAULTS}{toml}")
+    };
+    let toml = if toml.contains("[trust]") {
+        toml
+    } else {
+        dev_key_path();
+        format!("{TEST_TRUST}{toml}")
     };
     Config::from_toml(&toml, &root()).unwrap_or_else(|e| panic!("bad test config: {e}"))
 }

@@ -1,6 +1,10 @@
 //! The `arbiter` command line. `main.rs` only maps [`run`]'s result to an exit code.
 
 mod eval;
+mod inspect;
+mod keygen;
+mod sign;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +32,15 @@ enum Command {
     /// decision JSON. Exit status: 0 allow, 3 deny, 4 step-up, 1 error; for a list, the
     /// most restrictive decision counts.
     Eval(eval::EvalArgs),
+    /// Make a signing key pair: a PKCS#8 PEM private key and its public key
+    /// (`<name>.pub.pem`) to put in a trust store.
+    Keygen(keygen::KeygenArgs),
+    /// Sign modules: writes `<module>.sig` (base64 signature over the module's bytes).
+    Sign(sign::SignArgs),
+    /// Verify modules' signatures against trusted keys, as the host does at load.
+    Verify(verify::VerifyArgs),
+    /// Show a module's digest, signature status and signer, WIT world and `describe()`.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Parses arguments and runs the command.
@@ -36,6 +49,10 @@ pub fn run() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
