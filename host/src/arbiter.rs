@@ -10,6 +10,7 @@
 //! `Send + Sync`: share one behind an `Arc` across threads.
 
 use crate::action::{Action, ActionError};
+use crate::artifact_cache::ArtifactCache;
 use crate::bindings::action_to_wit;
 use crate::combine::{combine, effective_effect};
 use crate::config::{Config, Mode};
@@ -19,8 +20,10 @@ use crate::error::LoadError;
 use crate::history::{HistoryEntry, TaskHistory};
 use crate::plugin::PluginListing;
 use crate::policy_set::PolicySet;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use crate::reload::{ReloadReport, ReloadStatus, ReloadTrigger};
+use crate::watcher::{PolicyWatcher, WatchError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A policy host: plugins, task history, and the decision function.
@@ -29,12 +32,25 @@ pub struct Arbiter {
     engine: Engine,
     set: RwLock<Arc<PolicySet>>,
     history: TaskHistory,
+    /// The config file this host was built from, re-read by [`Arbiter::reload`].
+    source: Option<PathBuf>,
+    /// Serialises reloads so generations are handed out once each, in order.
+    reload_lock: Mutex<()>,
+    /// The most recent reload attempt.
+    last_reload: Mutex<Option<ReloadReport>>,
+    /// Plugins marked `required` in the config the host started with: a reload that
+    /// drops one is refused, so an edit cannot silently remove a core policy.
+    required: Vec<String>,
+    /// Files to watch for changes (from the config the host started with).
+    watch_paths: Vec<PathBuf>,
 }
 
 impl Arbiter {
     /// Reads the config file and loads every plugin in it.
     pub fn from_config_file(path: &Path) -> Result<Self, LoadError> {
-        Self::new(&Config::from_file(path)?)
+        let mut arbiter = Self::new(&Config::from_file(path)?)?;
+        arbiter.source = Some(path.to_owned());
+        Ok(arbiter)
     }
 
     /// Loads every plugin in `config`. Fails if any plugin cannot be loaded.
@@ -45,11 +61,138 @@ impl Arbiter {
     /// Like [`Arbiter::new`], on an existing engine: hosts sharing an engine share its
     /// compiled components (tests and tools that build many hosts use this).
     pub fn with_engine(engine: Engine, config: &Config) -> Result<Self, LoadError> {
+        if let Some(cache) = &config.cache {
+            let cache = ArtifactCache::open(&cache.dir, &cache.key_file)
+                .map_err(|e| LoadError::Cache(e.to_string()))?;
+            engine.set_artifact_cache(Some(Arc::new(cache)));
+        }
         let set = PolicySet::load(&engine, config, 1)?;
         Ok(Self {
             engine,
             set: RwLock::new(Arc::new(set)),
             history: TaskHistory::new(config.history),
+            source: None,
+            reload_lock: Mutex::new(()),
+            last_reload: Mutex::new(None),
+            required: config
+                .plugins
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| p.name.clone())
+                .collect(),
+            watch_paths: config.watch_paths.clone(),
+        })
+    }
+
+    /// Re-reads the config file this host was built from and swaps in a new policy set
+    /// with the next generation, returning that generation. Decisions already running
+    /// finish on the set they started with. On any error the active set stays as it
+    /// was (the last good set keeps serving) and the error says why.
+    ///
+    /// Only the plugins and combining defaults are reloaded; task history bounds and
+    /// `[server]` settings take effect at the next start.
+    pub fn reload(&self) -> Result<u64, LoadError> {
+        self.reload_reporting(ReloadTrigger::Manual, true)
+    }
+
+    /// Like [`Arbiter::reload`], with a config the caller has already read.
+    pub fn reload_with(&self, config: &Config) -> Result<u64, LoadError> {
+        let started = Instant::now();
+        let result = self.swap(config);
+        self.record_reload(ReloadTrigger::Manual, &result, started);
+        result
+    }
+
+    /// Reloads from the config file; `report` false leaves a failure out of the status
+    /// (the watcher's first attempt, which it retries once files have settled).
+    fn reload_reporting(&self, trigger: ReloadTrigger, report: bool) -> Result<u64, LoadError> {
+        let started = Instant::now();
+        let result = match self.source.as_deref() {
+            None => Err(LoadError::NoConfigFile),
+            Some(path) => Config::from_file(path)
+                .map_err(LoadError::from)
+                .and_then(|config| self.swap(&config)),
+        };
+        if report || result.is_ok() {
+            self.record_reload(trigger, &result, started);
+        }
+        result
+    }
+
+    /// Loads `config` off the request path and swaps it in atomically. Decisions that
+    /// already hold the old set finish on it; new ones see the new set entirely.
+    fn swap(&self, config: &Config) -> Result<u64, LoadError> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for name in &self.required {
+            if !config.plugins.iter().any(|p| &p.name == name) {
+                return Err(LoadError::RequiredPluginMissing {
+                    plugin: name.clone(),
+                });
+            }
+        }
+        let generation = self.policy_set().generation().saturating_add(1);
+        let set = Arc::new(PolicySet::load(&self.engine, config, generation)?);
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        Ok(generation)
+    }
+
+    fn record_reload(
+        &self,
+        trigger: ReloadTrigger,
+        result: &Result<u64, LoadError>,
+        started: Instant,
+    ) {
+        let report = ReloadReport {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            trigger,
+            ok: result.is_ok(),
+            generation: result.as_ref().ok().copied(),
+            error: result.as_ref().err().map(|e| e.to_string()),
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        match result {
+            Ok(generation) => tracing::info!(generation, ?trigger, "policy set reloaded"),
+            Err(e) => tracing::warn!(
+                ?trigger,
+                "reload refused, the last good policy set keeps serving: {e}"
+            ),
+        }
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+    }
+
+    /// The active generation, its digest and plugins, and the last reload attempt.
+    pub fn reload_status(&self) -> ReloadStatus {
+        let set = self.policy_set();
+        ReloadStatus {
+            generation: set.generation(),
+            policy_digest: set.digest().to_owned(),
+            plugins: set.listings(),
+            last: self
+                .last_reload
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Watches the config file, plugin modules and signatures, settings files and trust
+    /// keys, reloading when they change (see [`crate::watcher`]). Dropping the returned
+    /// watcher stops it. Requires a host built with [`Arbiter::from_config_file`].
+    pub fn watch(arbiter: &Arc<Self>) -> Result<PolicyWatcher, WatchError> {
+        let Some(config_path) = arbiter.source.clone() else {
+            return Err(WatchError {
+                path: PathBuf::new(),
+                message: "this host was not built from a config file".to_owned(),
+            });
+        };
+        let mut paths = arbiter.watch_paths.clone();
+        paths.push(config_path);
+        let weak = Arc::downgrade(arbiter);
+        PolicyWatcher::start(&paths, move |final_attempt| match weak.upgrade() {
+            Some(arbiter) => arbiter
+                .reload_reporting(ReloadTrigger::Watch, final_attempt)
+                .is_ok(),
+            None => true,
         })
     }
 

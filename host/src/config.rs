@@ -145,6 +145,20 @@ pub struct RawConfig {
     /// Trusted signing keys.
     #[serde(default)]
     pub trust: RawTrust,
+    /// The on-disk cache of precompiled plugins.
+    #[serde(default)]
+    pub cache: Option<RawCache>,
+}
+
+/// `[cache]`: precompiled plugins on disk, so restarts and reloads skip compilation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Directory for artifacts; treated as untrusted.
+    pub dir: PathBuf,
+    /// The secret key authenticating artifacts; must be outside `dir` and as protected
+    /// as this config file. Created (mode 0600) if missing.
+    pub key_file: PathBuf,
 }
 
 /// `[trust]`.
@@ -219,6 +233,8 @@ pub struct RawPlugin {
     pub settings: Option<Value>,
     /// Settings from a JSON file, relative to the config file.
     pub settings_file: Option<PathBuf>,
+    /// A reload whose config lacks this plugin is refused.
+    pub required: Option<bool>,
 }
 
 /// Validated configuration.
@@ -232,6 +248,11 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// Trusted keys and the unsigned-module switch.
     pub trust: TrustPolicy,
+    /// The on-disk artifact cache, if configured.
+    pub cache: Option<CacheConfig>,
+    /// Files and directories a policy set is made of (besides the config file itself):
+    /// plugin modules (and, beside them, their signatures), settings files, trust keys.
+    pub watch_paths: Vec<PathBuf>,
 }
 
 /// Task history bounds.
@@ -291,6 +312,19 @@ pub struct PluginConfig {
     pub isolation: Isolation,
     /// Settings as JSON text.
     pub settings_json: String,
+    /// Whether a reload may drop this plugin (`false`) or not (`true`).
+    pub required: bool,
+    /// The settings file, if settings came from one (watched for changes).
+    pub settings_file: Option<PathBuf>,
+}
+
+/// Where precompiled artifacts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Artifact directory.
+    pub dir: PathBuf,
+    /// MAC key file.
+    pub key_file: PathBuf,
 }
 
 impl Config {
@@ -354,6 +388,7 @@ impl Config {
                     format!("`{}` is used by an earlier plugin", p.name),
                 ));
             }
+            let settings_path = p.settings_file.as_ref().map(|f| base.join(f));
             let settings_json = match (p.settings, p.settings_file) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(
@@ -404,14 +439,28 @@ impl Config {
                 },
                 isolation: p.isolation.or(defaults.isolation).unwrap_or_default(),
                 settings_json,
+                required: p.required.unwrap_or(false),
+                settings_file: settings_path,
             });
         }
         let trust = trust_policy(&raw.trust, base)?;
+        let mut watch_paths: Vec<PathBuf> = Vec::new();
+        watch_paths.extend(raw.trust.keys.iter().map(|k| base.join(&k.path)));
+        watch_paths.extend(raw.trust.key_dirs.iter().map(|d| base.join(d)));
+        for p in &plugins {
+            watch_paths.push(p.path.clone());
+            watch_paths.extend(p.settings_file.clone());
+        }
         Ok(Self {
             when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
             history,
             plugins,
             trust,
+            cache: raw.cache.map(|c| CacheConfig {
+                dir: base.join(c.dir),
+                key_file: base.join(c.key_file),
+            }),
+            watch_paths,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! latency budget is written in. A background thread advances the epoch every
 //! [`EPOCH_TICK`]; each store's deadline is a number of ticks.
 
+use crate::artifact_cache::ArtifactCache;
 use crate::error::LoadError;
 use crate::verified::VerifiedModule;
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 pub struct Engine {
     engine: wasmtime::Engine,
     compiled: Arc<Mutex<HashMap<String, Component>>>,
+    artifacts: Arc<Mutex<Option<Arc<ArtifactCache>>>>,
     _ticker: Arc<Ticker>,
 }
 
@@ -69,6 +71,7 @@ impl Engine {
         Ok(Self {
             engine,
             compiled: Arc::new(Mutex::new(HashMap::new())),
+            artifacts: Arc::new(Mutex::new(None)),
             _ticker: Arc::new(Ticker { stop }),
         })
     }
@@ -89,12 +92,26 @@ impl Engine {
         if let Some(component) = cached {
             return Ok(component);
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let disk = self
+            .artifacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let component = match disk {
+            Some(cache) => cache.load(&self.engine, digest, bytes)?.0,
+            None => Component::new(&self.engine, bytes)?,
+        };
         self.compiled
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(digest.to_owned(), component.clone());
         Ok(component)
+    }
+
+    /// Uses an on-disk artifact cache for compilations this engine has not done yet in
+    /// this process (see [`crate::artifact_cache`] for why the cache can be untrusted).
+    pub fn set_artifact_cache(&self, cache: Option<Arc<ArtifactCache>>) {
+        *self.artifacts.lock().unwrap_or_else(|p| p.into_inner()) = cache;
     }
 
     /// The wasmtime engine.

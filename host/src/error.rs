@@ -74,4 +74,16 @@ pub enum LoadError {
         /// The plugin's message.
         message: String,
     },
+    /// [`crate::Arbiter::reload`] on a host that was not built from a config file.
+    #[error("cannot reload: this host was not built from a config file")]
+    NoConfigFile,
+    /// A reload's config lacks a plugin marked `required` when the host started.
+    #[error("required plugin `{plugin}` is missing from the new config; the reload is refused")]
+    RequiredPluginMissing {
+        /// The plugin's name.
+        plugin: String,
+    },
+    /// The artifact cache could not be opened.
+    #[error("cannot open the artifact cache: {0}")]
+    Cache(String),
 }

@@ -40,6 +40,7 @@ pub mod history;
 pub mod instance_pool;
 pub mod plugin;
 pub mod policy_set;
+pub mod reload;
 pub mod sandbox;
 pub mod signature;
 pub mod trust;

@@ -45,11 +45,12 @@ impl std::fmt::Debug for PolicyWatcher {
 impl PolicyWatcher {
     /// Watches the directories holding `paths` (non-recursively: watching a directory,
     /// not a file, sees files that are replaced by rename) and calls `reload` after each
-    /// settled burst of changes that touches one of them. `reload` returns whether it
-    /// succeeded; a failure is retried once after [`SETTLE`].
+    /// settled burst of changes. `reload(final_attempt)` returns whether it succeeded;
+    /// a failed first attempt (`false`) is retried once after [`SETTLE`] as the final one,
+    /// which is the one whose failure gets reported.
     pub fn start<F>(paths: &[PathBuf], reload: F) -> Result<Self, WatchError>
     where
-        F: Fn() -> bool + Send + 'static,
+        F: Fn(bool) -> bool + Send + 'static,
     {
         let dirs: BTreeSet<PathBuf> = paths
             .iter()
@@ -97,12 +98,12 @@ impl PolicyWatcher {
                 while rx.recv().is_ok() {
                     // Coalesce events that arrived while the previous reload ran.
                     while rx.try_recv().is_ok() {}
-                    if reload() {
+                    if reload(false) {
                         continue;
                     }
                     std::thread::sleep(SETTLE);
                     while rx.try_recv().is_ok() {}
-                    reload();
+                    reload(true);
                 }
             })
             .map_err(|e| WatchError {

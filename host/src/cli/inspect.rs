@@ -190,6 +190,8 @@ pub fn run(args: &InspectArgs) -> Result<u8> {
                 },
                 isolation: Isolation::Decision,
                 settings_json: "{}".to_owned(),
+                required: false,
+                settings_file: None,
             };
             match LoadedPlugin::describe_verified(&engine, &linker(&engine)?, &config, &module) {
                 Ok(plugin) => {

@@ -1,0 +1,271 @@
+//! Hot swap: policy sets replaced under load, atomically, never failing open.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use arbiter_host::{Arbiter, DecisionEffect, Outcome};
+use common::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A scratch directory with a signed copy of the misbehave module and a config.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("arbiter-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let module = plugin_path("misbehave");
+        std::fs::copy(&module, dir.join("echo.wasm")).unwrap();
+        std::fs::copy(module.with_extension("wasm.sig"), dir.join("echo.wasm.sig")).unwrap();
+        Self { dir }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("arbiter.toml")
+    }
+
+    /// Writes a config with plugins `a` and `b` both echoing `effect`.
+    fn write_config(&self, effect: &str, extra_plugin: &str) {
+        let trust = dev_public_key_path();
+        let toml = format!(
+            "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n\
+             [[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n\
+             [[plugin]]\nname = \"b\"\npath = \"echo.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n{extra_plugin}",
+            trust.display()
+        );
+        write_atomically(&self.config_path(), toml.as_bytes());
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn decide(arbiter: &Arbiter, n: u64) -> arbiter_host::Decision {
+    let task = format!("t{}", n % 7);
+    arbiter.decide(&action(&format!("r{n}"), Some(&task)))
+}
+
+const EFFECTS: [&str; 3] = ["allow", "step-up", "deny"];
+
+#[test]
+fn swaps_under_load_are_atomic_and_bad_updates_never_activate() {
+    let scratch = Scratch::new("swap");
+    scratch.write_config("allow", "");
+    let arbiter = Arc::new(Arbiter::from_config_file(&scratch.config_path()).unwrap());
+    // generation → the effect its config echoes; only successful reloads are recorded.
+    let generations: Arc<Mutex<HashMap<u64, &'static str>>> =
+        Arc::new(Mutex::new(HashMap::from([(1, "allow")])));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut deciders = Vec::new();
+    for t in 0..4u64 {
+        let arbiter = Arc::clone(&arbiter);
+        let stop = Arc::clone(&stop);
+        deciders.push(std::thread::spawn(move || {
+            let mut decisions = Vec::new();
+            let mut n = t * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                decisions.push(decide(&arbiter, n));
+                n += 1;
+            }
+            decisions
+        }));
+    }
+
+    let mut good = 0;
+    let mut refused = 0;
+    for i in 0..120usize {
+        let before = arbiter.policy_set().generation();
+        match i % 4 {
+            // A plugin refusing its settings.
+            3 if i % 8 == 3 => scratch.write_config(
+                "deny",
+                "[[plugin]]\nname = \"c\"\npath = \"echo.wasm\"\nsettings = { behaviour = \"invalid-settings\" }\n",
+            ),
+            // A module that is not signed.
+            3 => {
+                std::fs::copy(plugin_path("misbehave"), scratch.dir.join("unsigned.wasm")).unwrap();
+                scratch.write_config(
+                    "deny",
+                    "[[plugin]]\nname = \"c\"\npath = \"unsigned.wasm\"\n",
+                );
+            }
+            _ => scratch.write_config(EFFECTS[i % 3], ""),
+        }
+        match arbiter.reload() {
+            Ok(generation) => {
+                assert_ne!(i % 4, 3, "bad update {i} became generation {generation}");
+                generations
+                    .lock()
+                    .unwrap()
+                    .insert(generation, EFFECTS[i % 3]);
+                good += 1;
+            }
+            Err(e) => {
+                assert_eq!(i % 4, 3, "good update {i} refused: {e}");
+                assert_eq!(
+                    arbiter.policy_set().generation(),
+                    before,
+                    "a refused update changed the set"
+                );
+                refused += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let decisions: Vec<_> = deciders
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let generations = generations.lock().unwrap();
+    assert_eq!(good + refused, 120);
+    assert!(good >= 90 && refused >= 30);
+    assert!(
+        decisions.len() > 100,
+        "only {} decisions ran during the swaps",
+        decisions.len()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &decisions {
+        let expected = generations
+            .get(&d.generation)
+            .unwrap_or_else(|| panic!("decision ran on unknown generation {}", d.generation));
+        assert_eq!(d.plugins.len(), 2, "a bad update's plugin took part: {d:?}");
+        for p in &d.plugins {
+            assert_eq!(
+                p.outcome,
+                Outcome::Ok,
+                "failed evaluation during a swap: {p:?}"
+            );
+            assert_eq!(
+                p.reason,
+                format!("echo {expected}"),
+                "generation {} mixed: {d:?}",
+                d.generation
+            );
+        }
+        let effect = match *expected {
+            "allow" => DecisionEffect::Allow,
+            "step-up" => DecisionEffect::StepUp,
+            _ => DecisionEffect::Deny,
+        };
+        assert_eq!(d.effect, effect);
+        seen.insert(d.generation);
+    }
+    assert!(seen.len() > 1, "decisions should span several generations");
+}
+
+#[test]
+fn removing_a_required_plugin_is_refused() {
+    let scratch = Scratch::new("required");
+    let trust = dev_public_key_path();
+    let base = format!(
+        "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n",
+        trust.display()
+    );
+    let a = "[[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nrequired = true\nsettings = { behaviour = \"echo\" }\n";
+    let b = "[[plugin]]\nname = \"b\"\npath = \"echo.wasm\"\nsettings = { behaviour = \"echo\" }\n";
+    write_atomically(&scratch.config_path(), format!("{base}{a}{b}").as_bytes());
+    let arbiter = Arbiter::from_config_file(&scratch.config_path()).unwrap();
+    // Removing an optional plugin works; adding it back works.
+    write_atomically(&scratch.config_path(), format!("{base}{a}").as_bytes());
+    assert_eq!(arbiter.reload().unwrap(), 2);
+    assert_eq!(arbiter.plugins().len(), 1);
+    write_atomically(&scratch.config_path(), format!("{base}{a}{b}").as_bytes());
+    assert_eq!(arbiter.reload().unwrap(), 3);
+    // Removing the required one is refused and the last good set keeps serving.
+    write_atomically(&scratch.config_path(), format!("{base}{b}").as_bytes());
+    let err = arbiter.reload().unwrap_err().to_string();
+    assert!(err.contains("required plugin `a`"), "{err}");
+    assert_eq!(arbiter.policy_set().generation(), 3);
+    let status = arbiter.reload_status();
+    assert_eq!(status.generation, 3);
+    let last = status.last.unwrap();
+    assert!(!last.ok);
+    assert!(last.error.unwrap().contains("required plugin `a`"));
+}
+
+#[test]
+fn watcher_swaps_in_a_new_signed_module_and_waits_for_its_signature() {
+    let scratch = Scratch::new("watch");
+    scratch.write_config("allow", "");
+    let arbiter = Arc::new(Arbiter::from_config_file(&scratch.config_path()).unwrap());
+    let _watcher = Arbiter::watch(&arbiter).unwrap();
+    let wait_for = |generation: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while arbiter.policy_set().generation() < generation {
+            assert!(
+                Instant::now() < deadline,
+                "no reload to generation {generation}: {:?}",
+                arbiter.reload_status()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // A settings change in the config file.
+    scratch.write_config("step-up", "");
+    wait_for(2);
+    assert_eq!(decide(&arbiter, 1).effect, DecisionEffect::StepUp);
+
+    // A new plugin whose module lands first and whose signature arrives a moment later:
+    // the half-done state is never served, and no refusal is reported for it.
+    let module = plugin_path("misbehave");
+    std::fs::copy(&module, scratch.dir.join("late.wasm")).unwrap();
+    scratch.write_config(
+        "step-up",
+        "[[plugin]]\nname = \"late\"\npath = \"late.wasm\"\nsettings = { behaviour = \"echo\", effect = \"deny\" }\n",
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::copy(
+        module.with_extension("wasm.sig"),
+        scratch.dir.join("late.wasm.sig"),
+    )
+    .unwrap();
+    wait_for(3);
+    let d = decide(&arbiter, 2);
+    assert_eq!(d.plugins.len(), 3);
+    assert_eq!(d.effect, DecisionEffect::Deny);
+    assert!(arbiter.reload_status().last.unwrap().ok);
+
+    // A corrupt module is refused; the last good set keeps serving.
+    std::fs::write(scratch.dir.join("late.wasm"), b"\0asm garbage").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = arbiter.reload_status();
+        if let Some(last) = status.last.as_ref().filter(|l| !l.ok) {
+            assert!(
+                last.error.as_deref().unwrap_or_default().contains("late"),
+                "{last:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the corrupt module was not reported: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(arbiter.policy_set().generation(), 3);
+    assert_eq!(decide(&arbiter, 3).plugins.len(), 3);
+}
