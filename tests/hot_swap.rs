@@ -269,3 +269,68 @@ fn watcher_swaps_in_a_new_signed_module_and_waits_for_its_signature() {
     assert_eq!(arbiter.policy_set().generation(), 3);
     assert_eq!(decide(&arbiter, 3).plugins.len(), 3);
 }
+
+#[test]
+fn artifact_cache_hits_and_never_loads_a_forged_artifact() {
+    use arbiter_host::artifact_cache::{ArtifactCache, CacheResult};
+    use arbiter_host::engine::Engine;
+    let scratch = Scratch::new("cache");
+    let cache_dir = scratch.dir.join("cache");
+    let key = scratch.dir.join("cache.key");
+    // The key may not live in the untrusted directory.
+    assert!(ArtifactCache::open(&cache_dir, &cache_dir.join("k")).is_err());
+    let cache = ArtifactCache::open(&cache_dir, &key).unwrap();
+    let config = common::config("");
+    let module = arbiter_host::verified::verify_module(
+        "echo",
+        &scratch.dir.join("echo.wasm"),
+        &config.trust,
+    )
+    .unwrap();
+    let load = |cache: &ArtifactCache| {
+        cache
+            .load(Engine::new().unwrap().wasmtime(), &module)
+            .unwrap()
+            .1
+    };
+    assert_eq!(load(&cache), CacheResult::Compiled);
+    assert_eq!(
+        load(&cache),
+        CacheResult::Hit,
+        "a fresh engine loads the artifact"
+    );
+    let artifact = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    // Flip one byte of the native code: the MAC no longer matches, so it is recompiled.
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    assert_eq!(load(&cache), CacheResult::Compiled);
+    assert_eq!(load(&cache), CacheResult::Hit, "the entry was rewritten");
+    // Another key (an attacker who can write the cache but not read the key) cannot
+    // produce an artifact this host accepts.
+    let other = ArtifactCache::open(&cache_dir, &scratch.dir.join("other.key")).unwrap();
+    assert_eq!(load(&other), CacheResult::Compiled);
+    assert_eq!(
+        load(&cache),
+        CacheResult::Compiled,
+        "the other key's artifact is refused"
+    );
+
+    // Through the config: a host with [cache] starts and decides normally.
+    let toml = format!(
+        "[cache]\ndir = \"{}\"\nkey_file = \"{}\"\n{}",
+        cache_dir.display(),
+        key.display(),
+        echo("a", "allow", "")
+    );
+    let arbiter = Arbiter::new(&common::config(&toml)).unwrap();
+    assert_eq!(
+        arbiter.decide(&action("r1", None)).effect,
+        DecisionEffect::Allow
+    );
+}

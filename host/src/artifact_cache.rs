@@ -17,8 +17,9 @@
 //! is compiled from its verified bytes and the cache entry rewritten. A cache failure
 //! never fails a load.
 
+use crate::verified::VerifiedModule;
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
@@ -131,18 +132,14 @@ impl ArtifactCache {
         Some(mac)
     }
 
-    /// Loads the component for verified module bytes with sha256 `digest`: from an
-    /// authenticated artifact if one exists, else by compiling `bytes` (and caching it).
+    /// Loads the component for a module that passed the signature gate: from an
+    /// authenticated artifact if one exists, else by compiling its bytes (and caching it).
     pub fn load(
         &self,
         engine: &wasmtime::Engine,
-        digest: &str,
-        bytes: &[u8],
+        module: &VerifiedModule,
     ) -> wasmtime::Result<(Component, CacheResult)> {
-        debug_assert_eq!(
-            digest.strip_prefix("sha256:").unwrap_or(digest),
-            hex::encode(Sha256::digest(bytes))
-        );
+        let (digest, bytes) = (module.digest(), module.bytes());
         let engine_hash = Self::engine_hash(engine);
         let path = self.path(digest, &engine_hash);
         if let Some(component) = self.try_load(engine, digest, &engine_hash, &path) {

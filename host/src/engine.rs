@@ -98,7 +98,7 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let component = match disk {
-            Some(cache) => cache.load(&self.engine, digest, bytes)?.0,
+            Some(cache) => cache.load(&self.engine, module)?.0,
             None => Component::new(&self.engine, bytes)?,
         };
         self.compiled
