@@ -19,8 +19,8 @@ use crate::error::LoadError;
 use crate::history::{HistoryEntry, TaskHistory};
 use crate::plugin::PluginListing;
 use crate::policy_set::PolicySet;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A policy host: plugins, task history, and the decision function.
@@ -29,12 +29,18 @@ pub struct Arbiter {
     engine: Engine,
     set: RwLock<Arc<PolicySet>>,
     history: TaskHistory,
+    /// The config file this host was built from, re-read by [`Arbiter::reload`].
+    source: Option<PathBuf>,
+    /// Serialises reloads so generations are handed out once each, in order.
+    reload_lock: Mutex<()>,
 }
 
 impl Arbiter {
     /// Reads the config file and loads every plugin in it.
     pub fn from_config_file(path: &Path) -> Result<Self, LoadError> {
-        Self::new(&Config::from_file(path)?)
+        let mut arbiter = Self::new(&Config::from_file(path)?)?;
+        arbiter.source = Some(path.to_owned());
+        Ok(arbiter)
     }
 
     /// Loads every plugin in `config`. Fails if any plugin cannot be loaded.
@@ -50,7 +56,30 @@ impl Arbiter {
             engine,
             set: RwLock::new(Arc::new(set)),
             history: TaskHistory::new(config.history),
+            source: None,
+            reload_lock: Mutex::new(()),
         })
+    }
+
+    /// Re-reads the config file this host was built from and swaps in a new policy set
+    /// with the next generation, returning that generation. Decisions already running
+    /// finish on the set they started with. On any error the active set stays as it
+    /// was (the last good set keeps serving) and the error says why.
+    ///
+    /// Only the plugins and combining defaults are reloaded; task history bounds and
+    /// `[server]` settings take effect at the next start.
+    pub fn reload(&self) -> Result<u64, LoadError> {
+        let path = self.source.as_deref().ok_or(LoadError::NoConfigFile)?;
+        self.reload_with(&Config::from_file(path)?)
+    }
+
+    /// Like [`Arbiter::reload`], with a config the caller has already read.
+    pub fn reload_with(&self, config: &Config) -> Result<u64, LoadError> {
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.policy_set().generation().saturating_add(1);
+        let set = Arc::new(PolicySet::load(&self.engine, config, generation)?);
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
+        Ok(generation)
     }
 
     /// The engine (to share compiled artifacts with other hosts).

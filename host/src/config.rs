@@ -136,6 +136,9 @@ pub struct RawConfig {
     /// The plugins, evaluated in this order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<RawPlugin>,
+    /// The decision server (`arbiter serve`), see [`crate::server::config`].
+    #[serde(default)]
+    pub server: crate::server::config::RawServer,
 }
 
 /// `[defaults]`.
@@ -195,6 +198,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// Plugins in evaluation order.
     pub plugins: Vec<PluginConfig>,
+    /// The decision server's settings.
+    pub server: crate::server::config::ServerConfig,
 }
 
 /// Task history bounds.
@@ -369,10 +374,12 @@ impl Config {
                 settings_json,
             });
         }
+        let server = crate::server::config::ServerConfig::from_raw(raw.server, base)?;
         Ok(Self {
             when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
             history,
             plugins,
+            server,
         })
     }
 }
@@ -409,7 +416,7 @@ fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, Co
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]

@@ -65,4 +65,7 @@ pub enum LoadError {
         /// The plugin's message.
         message: String,
     },
+    /// [`crate::Arbiter::reload`] on a host that was not built from a config file.
+    #[error("cannot reload: this host was not built from a config file")]
+    NoConfigFile,
 }

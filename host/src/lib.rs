@@ -22,7 +22,8 @@
 //! [`decision`] (the output), [`combine`] (how verdicts combine), [`sandbox`] (what a
 //! plugin may do), [`instance_pool`] (the isolation scheme), [`plugin`] (loading and
 //! evaluating one plugin), [`policy_set`] (an immutable generation of plugins),
-//! [`history`] (task history), [`arbiter`] (the embedding API).
+//! [`history`] (task history), [`arbiter`] (the embedding API), [`server`] (the HTTP
+//! decision server).
 
 pub mod action;
 pub mod arbiter;
@@ -38,6 +39,7 @@ pub mod instance_pool;
 pub mod plugin;
 pub mod policy_set;
 pub mod sandbox;
+pub mod server;
 
 pub use action::{Action, ActionError};
 pub use arbiter::Arbiter;

@@ -1,6 +1,7 @@
 //! The `arbiter` command line. `main.rs` only maps [`run`]'s result to an exit code.
 
 mod eval;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,14 +29,21 @@ enum Command {
     /// decision JSON. Exit status: 0 allow, 3 deny, 4 step-up, 1 error; for a list, the
     /// most restrictive decision counts.
     Eval(eval::EvalArgs),
+    /// Run the HTTP decision server until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
 }
 
 /// Parses arguments and runs the command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A server's operators want its lifecycle in the log; one-shot commands stay quiet.
+    init_tracing(match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    });
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -46,9 +54,9 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARBITER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
