@@ -8,7 +8,13 @@
 //! `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench hot_swap`.
 //! Bounded: a handful of swaps, each with a 30 s ceiling.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use arbiter_host::signature::{SigningKey, encode, signature_path};
 use arbiter_host::{Action, Arbiter};

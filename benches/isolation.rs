@@ -10,7 +10,13 @@
 //!
 //! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench isolation`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use arbiter_host::{Action, Arbiter, Config};
 use criterion::{Criterion, criterion_group, criterion_main};

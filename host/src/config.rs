@@ -148,6 +148,9 @@ pub struct RawConfig {
     /// The on-disk cache of precompiled plugins.
     #[serde(default)]
     pub cache: Option<RawCache>,
+    /// The decision server (`arbiter serve`), see [`crate::server::config`].
+    #[serde(default)]
+    pub server: crate::server::config::RawServer,
 }
 
 /// `[cache]`: precompiled plugins on disk, so restarts and reloads skip compilation.
@@ -253,6 +256,8 @@ pub struct Config {
     /// Files and directories a policy set is made of (besides the config file itself):
     /// plugin modules (and, beside them, their signatures), settings files, trust keys.
     pub watch_paths: Vec<PathBuf>,
+    /// The decision server's settings.
+    pub server: crate::server::config::ServerConfig,
 }
 
 /// Task history bounds.
@@ -451,6 +456,7 @@ impl Config {
             watch_paths.push(p.path.clone());
             watch_paths.extend(p.settings_file.clone());
         }
+        let server = crate::server::config::ServerConfig::from_raw(raw.server, base)?;
         Ok(Self {
             when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
             history,
@@ -461,6 +467,7 @@ impl Config {
                 key_file: base.join(c.key_file),
             }),
             watch_paths,
+            server,
         })
     }
 }

@@ -25,6 +25,8 @@
 //! [`history`] (task history), [`arbiter`] (the embedding API), [`trust`] (trusted
 //! keys), [`signature`] (the `.sig` format, signing), [`verified`] (the signature gate
 //! every module passes before it is compiled).
+//! [`history`] (task history), [`arbiter`] (the embedding API), [`server`] (the HTTP
+//! decision server).
 
 pub mod action;
 pub mod arbiter;
@@ -42,6 +44,7 @@ pub mod plugin;
 pub mod policy_set;
 pub mod reload;
 pub mod sandbox;
+pub mod server;
 pub mod signature;
 pub mod trust;
 pub mod verified;

@@ -3,6 +3,7 @@
 mod eval;
 mod inspect;
 mod keygen;
+mod serve;
 mod sign;
 mod verify;
 
@@ -41,18 +42,25 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Show a module's digest, signature status and signer, WIT world and `describe()`.
     Inspect(inspect::InspectArgs),
+    /// Run the HTTP decision server until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
 }
 
 /// Parses arguments and runs the command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A server's operators want its lifecycle in the log; one-shot commands stay quiet.
+    init_tracing(match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    });
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -63,9 +71,9 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARBITER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

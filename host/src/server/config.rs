@@ -1,0 +1,353 @@
+//! The `[server]` table of the config file: where `arbiter serve` listens, who may call
+//! it, and where decisions are logged. Read in the same two stages as the rest of the
+//! file ([`RawServer`] with `deny_unknown_fields`, validated into [`ServerConfig`]).
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8480"           # loopback by default
+//! max_body_bytes = 2097152            # larger bodies get 413
+//! admin_token_env = "ARBITER_ADMIN_TOKEN"   # default; or admin_token = "…"
+//! decide_token_env = "ARBITER_DECIDE_TOKEN" # optional; or decide_token = "…"
+//!
+//! [server.decision_log]
+//! sink = "stdout"                     # or a file path (appended to), relative to this file
+//! redact_arguments = true             # true | false | ["/password", "/headers/authorization"]
+//! strict = false                      # true: deny decisions that cannot be logged
+//! buffer = 10000                      # records queued for the writer
+//! ```
+//!
+//! Tokens are secrets: they are never printed (see [`Secret`]), and one taken from the
+//! environment is read only when the server starts ([`TokenSource::resolve`]), so a
+//! config file can be shared without its credentials.
+
+use crate::config::ConfigError;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default listen address: loopback only, so a fresh install is not reachable from the
+/// network until the operator says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
+/// Default body limit: the largest action (1 MiB of arguments plus its other fields).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Largest body limit a config may set.
+pub const MAX_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Default environment variable holding the admin token.
+pub const DEFAULT_ADMIN_TOKEN_ENV: &str = "ARBITER_ADMIN_TOKEN";
+/// Shortest accepted token: shorter ones can be guessed.
+pub const MIN_TOKEN_BYTES: usize = 16;
+/// Default capacity of the decision-log queue.
+pub const DEFAULT_LOG_BUFFER: usize = 10_000;
+/// Largest decision-log queue.
+pub const MAX_LOG_BUFFER: usize = 1_000_000;
+
+/// `[server]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Socket address to listen on.
+    pub listen: Option<String>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Admin bearer token, inline (prefer `admin_token_env`).
+    pub admin_token: Option<String>,
+    /// Environment variable holding the admin bearer token.
+    pub admin_token_env: Option<String>,
+    /// Bearer token required by the decision endpoints, inline.
+    pub decide_token: Option<String>,
+    /// Environment variable holding the decision endpoints' bearer token.
+    pub decide_token_env: Option<String>,
+    /// `[server.decision_log]`.
+    #[serde(default)]
+    pub decision_log: RawDecisionLog,
+}
+
+/// `[server.decision_log]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecisionLog {
+    /// `stdout` or a file path.
+    pub sink: Option<String>,
+    /// `true`, `false` or a list of JSON pointers into the arguments.
+    pub redact_arguments: Option<RawRedaction>,
+    /// Deny decisions that cannot be logged.
+    pub strict: Option<bool>,
+    /// Queue capacity.
+    pub buffer: Option<usize>,
+}
+
+/// `redact_arguments` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawRedaction {
+    /// All or nothing.
+    All(bool),
+    /// These JSON pointers.
+    Pointers(Vec<String>),
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where a bearer token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// No token: for the admin endpoints this disables them, for the decision endpoints
+    /// it leaves them open.
+    None,
+    /// Written in the config file.
+    Inline(Secret),
+    /// Read from an environment variable at start. `required` is false only for the
+    /// default admin variable, whose absence just disables the admin endpoints.
+    Env {
+        /// Variable name.
+        var: String,
+        /// Whether a missing variable is an error.
+        required: bool,
+    },
+}
+
+impl TokenSource {
+    /// Reads the token (from the environment if needed) and checks its length.
+    /// `key` names the config key in errors.
+    pub fn resolve(
+        &self,
+        key: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let (value, origin) = match self {
+            Self::None => return Ok(None),
+            Self::Inline(secret) => (secret.expose().to_owned(), format!("`{key}`")),
+            Self::Env { var, required } => match env(var) {
+                Some(value) => (value, format!("environment variable `{var}`")),
+                None if *required => {
+                    return Err(invalid(
+                        format!("{key}_env"),
+                        format!("environment variable `{var}` is not set"),
+                    ));
+                }
+                None => return Ok(None),
+            },
+        };
+        if value.len() < MIN_TOKEN_BYTES {
+            return Err(invalid(
+                key,
+                format!(
+                    "the token from {origin} has {} bytes, expected at least {MIN_TOKEN_BYTES}",
+                    value.len()
+                ),
+            ));
+        }
+        Ok(Some(Secret(value)))
+    }
+}
+
+/// Where decision log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSink {
+    /// Standard output.
+    Stdout,
+    /// A file, appended to (created if missing).
+    File(PathBuf),
+}
+
+/// Which argument values the decision log hides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redaction {
+    /// Log arguments as sent.
+    None,
+    /// Replace every scalar value in the arguments (keys and structure stay).
+    All,
+    /// Replace the values at these JSON pointers (RFC 6901) into the arguments.
+    Pointers(Vec<String>),
+}
+
+/// Validated `[server.decision_log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionLogConfig {
+    /// Where lines go.
+    pub sink: LogSink,
+    /// Which argument values are hidden.
+    pub redaction: Redaction,
+    /// Deny decisions that cannot be logged.
+    pub strict: bool,
+    /// Queue capacity.
+    pub buffer: usize,
+}
+
+impl Default for DecisionLogConfig {
+    fn default() -> Self {
+        Self {
+            sink: LogSink::Stdout,
+            redaction: Redaction::All,
+            strict: false,
+            buffer: DEFAULT_LOG_BUFFER,
+        }
+    }
+}
+
+/// Validated `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Admin token source.
+    pub admin_token: TokenSource,
+    /// Decision token source.
+    pub decide_token: TokenSource,
+    /// Decision log settings.
+    pub decision_log: DecisionLogConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            admin_token: TokenSource::Env {
+                var: DEFAULT_ADMIN_TOKEN_ENV.to_owned(),
+                required: false,
+            },
+            decide_token: TokenSource::None,
+            decision_log: DecisionLogConfig::default(),
+        }
+    }
+}
+
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+fn token_source(
+    key: &str,
+    inline: Option<String>,
+    env: Option<String>,
+    default: TokenSource,
+) -> Result<TokenSource, ConfigError> {
+    match (inline, env) {
+        (Some(_), Some(_)) => Err(invalid(
+            key,
+            format!("give either `{key}` or `{key}_env`, not both"),
+        )),
+        (Some(token), None) => Ok(TokenSource::Inline(Secret(token))),
+        (None, Some(var)) if var.trim().is_empty() => Err(invalid(
+            format!("{key}_env"),
+            "expected the name of an environment variable",
+        )),
+        (None, Some(var)) => Ok(TokenSource::Env {
+            var,
+            required: true,
+        }),
+        (None, None) => Ok(default),
+    }
+}
+
+impl ServerConfig {
+    /// Validates `[server]`; a relative log path resolves against `base`.
+    pub fn from_raw(raw: RawServer, base: &Path) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let listen = match raw.listen {
+            None => defaults.listen,
+            Some(text) => text.parse().map_err(|e| {
+                invalid(
+                    "server.listen",
+                    format!("`{text}` is not a socket address like `{DEFAULT_LISTEN}`: {e}"),
+                )
+            })?,
+        };
+        let max_body_bytes = match raw.max_body_bytes {
+            None => defaults.max_body_bytes,
+            Some(n) if n == 0 || n > MAX_MAX_BODY_BYTES => {
+                return Err(invalid(
+                    "server.max_body_bytes",
+                    format!("{n}, expected 1 to {MAX_MAX_BODY_BYTES}"),
+                ));
+            }
+            Some(n) => n,
+        };
+        let admin_token = token_source(
+            "server.admin_token",
+            raw.admin_token,
+            raw.admin_token_env,
+            defaults.admin_token,
+        )?;
+        let decide_token = token_source(
+            "server.decide_token",
+            raw.decide_token,
+            raw.decide_token_env,
+            TokenSource::None,
+        )?;
+        let log = raw.decision_log;
+        let sink = match log.sink.as_deref() {
+            None | Some("stdout") => LogSink::Stdout,
+            Some("") => {
+                return Err(invalid(
+                    "server.decision_log.sink",
+                    "expected `stdout` or a file path",
+                ));
+            }
+            Some(path) => LogSink::File(base.join(path)),
+        };
+        let redaction = match log.redact_arguments {
+            None | Some(RawRedaction::All(true)) => Redaction::All,
+            Some(RawRedaction::All(false)) => Redaction::None,
+            Some(RawRedaction::Pointers(pointers)) => {
+                for (i, p) in pointers.iter().enumerate() {
+                    if !p.starts_with('/') {
+                        return Err(invalid(
+                            format!("server.decision_log.redact_arguments[{i}]"),
+                            format!("`{p}` is not a JSON pointer (expected `/key/…`)"),
+                        ));
+                    }
+                }
+                Redaction::Pointers(pointers)
+            }
+        };
+        let buffer = match log.buffer {
+            None => DEFAULT_LOG_BUFFER,
+            Some(n) if n == 0 || n > MAX_LOG_BUFFER => {
+                return Err(invalid(
+                    "server.decision_log.buffer",
+                    format!("{n}, expected 1 to {MAX_LOG_BUFFER}"),
+                ));
+            }
+            Some(n) => n,
+        };
+        Ok(Self {
+            listen,
+            max_body_bytes,
+            admin_token,
+            decide_token,
+            decision_log: DecisionLogConfig {
+                sink,
+                redaction,
+                strict: log.strict.unwrap_or(false),
+                buffer,
+            },
+        })
+    }
+}

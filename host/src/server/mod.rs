@@ -1,0 +1,350 @@
+//! The decision server: `arbiter serve`, an HTTP/JSON front for gateways that do not
+//! embed the library. See `docs/http-api.md` for the API.
+//!
+//! [`router`] builds the whole API over an [`AppState`] (tests drive it without sockets);
+//! [`serve`] is the `arbiter serve` command: bind, load the policy set, serve until
+//! SIGTERM/SIGINT, drain, flush the decision log. One file per concern: [`config`]
+//! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`],
+//! [`traceparent`], and the handlers in `routes/`.
+
+pub mod auth;
+pub mod config;
+pub mod decision_log;
+pub mod error;
+pub mod metrics;
+mod routes;
+pub mod traceparent;
+
+use crate::arbiter::Arbiter;
+use crate::config::{Config, ConfigError};
+use auth::BearerToken;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use config::ServerConfig;
+use decision_log::DecisionLog;
+use metrics::{Metrics, MetricsError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Settings the handlers need, with tokens resolved.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Token of the admin endpoints; `None` disables them.
+    pub admin_token: Option<BearerToken>,
+    /// Token of the decision endpoints; `None` leaves them open.
+    pub decide_token: Option<BearerToken>,
+}
+
+impl ServerSettings {
+    /// Resolves tokens (reading the environment through `env`).
+    pub fn resolve(
+        config: &ServerConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let admin = config.admin_token.resolve("server.admin_token", &env)?;
+        let decide = config.decide_token.resolve("server.decide_token", &env)?;
+        Ok(Self {
+            max_body_bytes: config.max_body_bytes,
+            admin_token: admin.as_ref().map(BearerToken::new),
+            decide_token: decide.as_ref().map(BearerToken::new),
+        })
+    }
+}
+
+/// Shared state of the server: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Set once the first policy set has loaded: until then the server is live but not
+    /// ready, and decision endpoints answer 503.
+    arbiter: OnceLock<Arc<Arbiter>>,
+    settings: ServerSettings,
+    metrics: Metrics,
+    log: DecisionLog,
+    draining: AtomicBool,
+    /// Watches the policy files and hot-swaps the set (kept alive for the server's life).
+    watcher: OnceLock<crate::watcher::PolicyWatcher>,
+}
+
+impl AppState {
+    /// A state with no policy set yet (not ready); see [`AppState::activate`].
+    pub fn new(settings: ServerSettings, metrics: Metrics, log: DecisionLog) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                arbiter: OnceLock::new(),
+                settings,
+                metrics,
+                log,
+                draining: AtomicBool::new(false),
+                watcher: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Makes `arbiter` the host that decides; the server becomes ready. Returns false
+    /// (and changes nothing) if one was already active.
+    pub fn activate(&self, arbiter: Arc<Arbiter>) -> bool {
+        let set = arbiter.policy_set();
+        let activated = self.inner.arbiter.set(arbiter).is_ok();
+        if activated {
+            self.inner
+                .metrics
+                .set_policy(set.generation(), &set.listings());
+        }
+        activated
+    }
+
+    /// Starts hot swapping: the active host reloads when its policy files change.
+    pub fn watch_policy_files(&self) -> Result<(), crate::watcher::WatchError> {
+        if let Some(arbiter) = self.inner.arbiter.get() {
+            let watcher = Arbiter::watch(arbiter)?;
+            let _ = self.inner.watcher.set(watcher);
+        }
+        Ok(())
+    }
+
+    /// The active host's reload status.
+    pub fn reload_status(&self) -> Option<crate::reload::ReloadStatus> {
+        self.inner.arbiter.get().map(|a| a.reload_status())
+    }
+
+    /// The active host, once loaded.
+    pub fn arbiter(&self) -> Option<&Arc<Arbiter>> {
+        self.inner.arbiter.get()
+    }
+
+    /// Handler settings.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.inner.settings
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The decision log.
+    pub fn decision_log(&self) -> &DecisionLog {
+        &self.inner.log
+    }
+
+    /// Marks the server as shutting down: `/readyz` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let client = Router::new()
+        .route("/v1/decide", post(routes::decide::decide))
+        .route("/v1/plugins", get(routes::plugins::list))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_client));
+    let admin = Router::new()
+        .route(
+            "/v1/reload",
+            post(routes::reload::reload).get(routes::reload::status),
+        )
+        .route("/v1/tasks/{id}/end", post(routes::tasks::end))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let open = Router::new()
+        .route("/healthz", get(routes::health::live))
+        .route("/readyz", get(routes::health::ready))
+        .route("/metrics", get(routes::metrics::metrics));
+    Router::new()
+        .merge(client)
+        .merge(admin)
+        .merge(open)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), count_errors))
+        .with_state(state)
+}
+
+/// Counts every error answer by its code (set by [`error::ApiError`]).
+async fn count_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(code) = response.extensions().get::<error::ErrorCode>() {
+        state.metrics().record_error(code.0);
+    }
+    response
+}
+
+/// Why `arbiter serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config file or the `[server]` table is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy set could not be loaded.
+    #[error("cannot load the policy set: {0}")]
+    Load(String),
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The decision log sink could not be opened.
+    #[error("cannot start the decision log: {0}")]
+    DecisionLog(std::io::Error),
+    /// The listener could not be bound or failed.
+    #[error("cannot listen on `{addr}`: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// `arbiter serve`: reads the config, binds (`listen` overrides `server.listen`), loads
+/// the policy set in the background (live but not ready meanwhile), and serves until
+/// SIGTERM or SIGINT; then stops accepting, finishes in-flight requests and flushes the
+/// decision log.
+pub async fn serve(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), ServeError> {
+    serve_until(config_path, listen, shutdown_signal()).await
+}
+
+/// [`serve`] with a caller-chosen shutdown trigger.
+pub async fn serve_until(
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = Config::from_file(config_path)?;
+    let settings = ServerSettings::resolve(&config.server, |var| std::env::var(var).ok())?;
+    let addr = listen.unwrap_or(config.server.listen);
+    if !addr.ip().is_loopback() && settings.decide_token.is_none() {
+        tracing::warn!(%addr, "listening beyond loopback without a decide token: anyone who can reach this address can ask for decisions");
+    }
+    let metrics = Metrics::new()?;
+    let log = DecisionLog::start(&config.server.decision_log, metrics.clone())
+        .map_err(ServeError::DecisionLog)?;
+    let state = AppState::new(settings, metrics, log);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr, source })?;
+    tracing::info!(addr = %local, "listening");
+
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+    let loader_state = state.clone();
+    let loader_failure = Arc::clone(&failure);
+    let path: PathBuf = config_path.to_owned();
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || Arbiter::from_config_file(&path)).await;
+        let error = match loaded {
+            Ok(Ok(arbiter)) => {
+                let set = arbiter.policy_set();
+                loader_state.activate(Arc::new(arbiter));
+                if let Err(e) = loader_state.watch_policy_files() {
+                    // Still serving the loaded set; manual reloads keep working.
+                    tracing::error!(error = %e, "cannot watch the policy files; hot swap is off");
+                }
+                tracing::info!(
+                    generation = set.generation(),
+                    plugins = set.plugins().len(),
+                    digest = set.digest(),
+                    "policy set active; ready"
+                );
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(error = %error, "cannot load the policy set; shutting down");
+        *loader_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        let _ = failed_tx.send(());
+    });
+    let load_failed = async move {
+        // A dropped sender means loading succeeded: never stop for that.
+        if failed_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = load_failed => {}
+        }
+    };
+    run(listener, state, stop)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: local,
+            source,
+        })?;
+    let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match failed {
+        Some(message) => Err(ServeError::Load(message)),
+        None => Ok(()),
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting,
+/// finishes in-flight requests and flushes the decision log.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let draining = state.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.begin_shutdown();
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    })
+    .await?;
+    state.decision_log().flush().await;
+    tracing::info!("decision log flushed; stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,177 @@
+//! `POST /v1/decide`: an action as JSON in, the decision as JSON out.
+//!
+//! Every decision is answered with 200 and its effect in the body; anything that is not
+//! a decision is an [`ApiError`] (4xx for bad input, 503 while loading), which a gateway
+//! must treat as deny. Bad input never reaches the plugins.
+
+use super::active;
+use crate::action::{Action, ActionError};
+use crate::server::AppState;
+use crate::server::decision_log::{LogEntry, fail_closed};
+use crate::server::error::ApiError;
+use crate::server::traceparent;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::error::Category;
+
+/// The handler.
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let body = body.map_err(|e| body_error(&e, state.settings().max_body_bytes))?;
+    let action = parse_action(&body)?;
+    let arbiter = active(&state)?;
+    // Decisions take microseconds of CPU and no I/O: run inline, no spawn_blocking.
+    let mut decision = arbiter.decide(&action);
+    let trace_id = traceparent::trace_id(&headers);
+    let log = state.decision_log();
+    if log.is_strict() {
+        let entry = LogEntry {
+            decision: decision.clone(),
+            action,
+            trace_id,
+        };
+        if let Err(failure) = log.submit_and_wait(entry).await {
+            tracing::error!(decision_id = %decision.decision_id, error = %failure, "strict decision log: denying");
+            fail_closed(&mut decision, &failure);
+        }
+        state.metrics().record_decision(&decision);
+        trace(&decision);
+        return Ok(Json(decision).into_response());
+    }
+    state.metrics().record_decision(&decision);
+    trace(&decision);
+    // Serialise the answer first so the decision can move into the log without a copy.
+    let body = serde_json::to_vec(&decision).map_err(|e| ApiError::internal(&e))?;
+    if let Err(failure) = log.submit(LogEntry {
+        decision,
+        action,
+        trace_id,
+    }) {
+        tracing::debug!(error = %failure, "decision not logged");
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+fn trace(decision: &crate::decision::Decision) {
+    tracing::debug!(
+        decision_id = %decision.decision_id,
+        request_id = %decision.request_id,
+        effect = decision.effect.as_str(),
+        generation = decision.generation,
+        elapsed_us = decision.elapsed_us,
+        "decided"
+    );
+}
+
+/// Accepts `application/json` and `application/*+json` (parameters such as `charset`
+/// allowed). Requiring it keeps browsers from posting actions as "simple" requests.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("content type `{content_type}`, expected `application/json`"),
+    ))
+}
+
+fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds {limit} bytes"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("cannot read the request body: {}", rejection.body_text()),
+        )
+    }
+}
+
+/// Parses and validates an action, sorting failures into syntax (400) and shape (422).
+pub fn parse_action(body: &[u8]) -> Result<Action, ApiError> {
+    // serde also accepts a struct written as a positional array; the API is objects only.
+    if let Some(first) = body.iter().find(|b| !b.is_ascii_whitespace())
+        && *first == b'['
+    {
+        return Err(invalid_action(ActionError {
+            field: ".".to_owned(),
+            problem: "expected a JSON object, found an array".to_owned(),
+        }));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let action: Action = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path
+        };
+        json_error(field, e.inner())
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| json_error(".".to_owned(), &e))?;
+    action.validate().map_err(invalid_action)?;
+    Ok(action)
+}
+
+fn invalid_action(e: ActionError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_action",
+        e.to_string(),
+    )
+    .with_field(e.field)
+}
+
+fn json_error(field: String, error: &serde_json::Error) -> ApiError {
+    let problem = error.to_string();
+    match error.classify() {
+        Category::Data => invalid_action(ActionError { field, problem }),
+        // serde_json stops at 128 levels of nesting and reports it as a syntax error.
+        Category::Syntax if problem.starts_with("recursion limit exceeded") => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_deep",
+            format!("`{field}`: the JSON nests deeper than 128 levels: {problem}"),
+        )
+        .with_field(field),
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {problem}"),
+        )
+        .with_field(field),
+    }
+}

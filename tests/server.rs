@@ -1,0 +1,1316 @@
+//! The decision server: every endpoint and error case through the router without
+//! sockets (`tower::ServiceExt::oneshot`), the decision log, one real socket on
+//! 127.0.0.1, the real `arbiter serve` binary under SIGTERM, `promtool check metrics`,
+//! and a bounded loopback load test.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use arbiter_host::server::config::{LogSink, Redaction, Secret, ServerConfig, TokenSource};
+use arbiter_host::server::decision_log::{DecisionLog, REDACTED};
+use arbiter_host::server::metrics::Metrics;
+use arbiter_host::server::{AppState, ServerSettings, router};
+use arbiter_host::{Arbiter, Config};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use common::*;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+const CLIENT: &str = "client-token-0123456789abcdef";
+
+/// A log sink tests can read.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l}: {e}")))
+            .collect()
+    }
+}
+
+struct Harness {
+    state: AppState,
+    app: Router,
+    log: SharedBuf,
+}
+
+impl Harness {
+    async fn call(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, headers, body)
+    }
+
+    async fn log_lines(&self) -> Vec<Value> {
+        self.state.decision_log().flush().await;
+        self.log.lines()
+    }
+
+    async fn metrics(&self) -> String {
+        let (status, _, body) = self.call(get("/metrics")).await;
+        assert_eq!(status, StatusCode::OK);
+        body.as_str().unwrap().to_owned()
+    }
+}
+
+/// A server state over `arbiter` (if any), with the settings `tweak` makes.
+fn harness_with(
+    arbiter: Option<Arbiter>,
+    writer: Option<Box<dyn Write + Send>>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> Harness {
+    let mut config = ServerConfig::default();
+    tweak(&mut config);
+    let settings = ServerSettings::resolve(&config, |_| None).unwrap();
+    let metrics = Metrics::new().unwrap();
+    let log = SharedBuf::default();
+    let writer = writer.unwrap_or_else(|| Box::new(log.clone()));
+    let decision_log =
+        DecisionLog::with_writer(writer, &config.decision_log, metrics.clone()).unwrap();
+    let state = AppState::new(settings, metrics, decision_log);
+    if let Some(arbiter) = arbiter {
+        assert!(state.activate(Arc::new(arbiter)));
+    }
+    Harness {
+        app: router(state.clone()),
+        state,
+        log,
+    }
+}
+
+fn harness(plugins: &str, tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
+    harness_with(Some(arbiter(plugins)), None, tweak)
+}
+
+fn allow_all() -> String {
+    echo("gate", "allow", "")
+}
+
+fn with_admin(c: &mut ServerConfig) {
+    c.admin_token = TokenSource::Inline(Secret::new(ADMIN));
+}
+
+fn action_json(request_id: &str, task: Option<&str>) -> String {
+    serde_json::to_string(&action(request_id, task)).unwrap()
+}
+
+fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn with_bearer(mut request: Request<Body>, token: &str) -> Request<Body> {
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    request
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// POST /v1/decide
+
+#[tokio::test]
+async fn decide_answers_with_the_decision() {
+    let h = harness(&allow_all(), |_| {});
+    let (status, headers, body) = h
+        .call(post_json("/v1/decide", action_json("r1", Some("t1"))))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(body["effect"], "allow");
+    assert_eq!(body["request_id"], "r1");
+    assert_eq!(body["task_id"], "t1");
+    assert_eq!(body["generation"], 1);
+    assert_eq!(body["plugins"][0]["name"], "gate");
+    assert!(
+        body["plugins"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    let h = harness(&echo("gate", "deny", ""), |_| {});
+    let (status, _, body) = h
+        .call(post_json("/v1/decide", action_json("r2", None)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["effect"], "deny");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_naming_the_problem_never_a_decision() {
+    let h = harness(&allow_all(), |c| c.max_body_bytes = 4096);
+    let ok = action_json("r1", None);
+    let wrong_type = r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"task":{"id":"t","intent":"i","started_at":"yesterday"}}"#;
+    let deep = format!(
+        r#"{{"request_id":"r1","agent":{{"id":"a"}},"tool":{{"server":"fs","name":"x"}},"arguments":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: Vec<(String, StatusCode, &str, Option<&str>, &str)> = vec![
+        ("{not json".into(), StatusCode::BAD_REQUEST, "invalid_json", None, "not valid JSON"),
+        ("".into(), StatusCode::BAD_REQUEST, "invalid_json", Some("."), "EOF"),
+        (format!("{ok} trailing"), StatusCode::BAD_REQUEST, "invalid_json", Some("."), "trailing"),
+        ("[1,2]".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("."), "expected a JSON object"),
+        (wrong_type.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("task.started_at"), "expected u64"),
+        (r#"{"request_id":"r1","agent":{"id":"a"}}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("."), "missing field `tool`"),
+        (r#"{"request_id":"r1","agent":{"id":"a","role":"x"},"tool":{"server":"fs","name":"x"}}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("agent.role"), "unknown field `role`"),
+        (r#"{"request_id":"r1","agent":{"id":" "},"tool":{"server":"fs","name":"x"}}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("agent.id"), "non-empty"),
+        (r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"history":[]}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_action", Some("history"), "unknown field `history`"),
+        (deep, StatusCode::BAD_REQUEST, "too_deep", None, "deeper than 128"),
+        (format!(r#"{{"request_id":"{}"}}"#, "x".repeat(5000)), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", None, "4096 bytes"),
+    ];
+    for (body, status, code, field, message) in cases {
+        let (got, _, answer) = h.call(post_json("/v1/decide", body.clone())).await;
+        assert_error(got, &answer, status, code);
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{answer}");
+        }
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{body:.80}: {answer}"
+        );
+        assert!(answer.get("effect").is_none());
+    }
+    // Wrong or missing content type.
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let mut request = Request::post("/v1/decide");
+        if let Some(ct) = content_type {
+            request = request.header(header::CONTENT_TYPE, ct);
+        }
+        let (status, _, body) = h.call(request.body(Body::from(ok.clone())).unwrap()).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+    }
+    let (status, _, _) = h
+        .call(
+            Request::post("/v1/decide")
+                .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(Body::from(ok))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Nothing of the bad input was decided or logged; the errors were counted.
+    assert_eq!(h.log_lines().await.len(), 1);
+    let metrics = h.metrics().await;
+    assert!(
+        metrics.contains(r#"arbiter_http_errors_total{code="invalid_action"} 6"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"arbiter_http_errors_total{code="body_too_large"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let h = harness(&allow_all(), |_| {});
+    let (status, _, body) = h.call(get("/v1/nope")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _, body) = h.call(get("/v1/decide")).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Access control
+
+#[tokio::test]
+async fn decide_token_is_required_when_configured() {
+    let h = harness(&allow_all(), |c| {
+        c.decide_token = TokenSource::Inline(Secret::new(CLIENT));
+    });
+    let body = action_json("r1", None);
+    let (status, headers, answer) = h.call(post_json("/v1/decide", body.clone())).await;
+    assert_error(status, &answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing")
+    );
+    for wrong in [format!("{CLIENT}x"), ADMIN.to_owned(), String::new()] {
+        let (status, _, answer) = h
+            .call(with_bearer(post_json("/v1/decide", body.clone()), &wrong))
+            .await;
+        assert_error(status, &answer, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let mut basic = post_json("/v1/decide", body.clone());
+    basic.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Basic {CLIENT}").parse().unwrap(),
+    );
+    let (status, _, _) = h.call(basic).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = h
+        .call(with_bearer(get("/v1/plugins"), "nope-nope-nope-nope"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, _, answer) = h
+        .call(with_bearer(post_json("/v1/decide", body), CLIENT))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["effect"], "allow");
+    let (status, _, _) = h.call(with_bearer(get("/v1/plugins"), CLIENT)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Probes and metrics stay open.
+    assert_eq!(h.call(get("/healthz")).await.0, StatusCode::OK);
+    assert_eq!(h.call(get("/readyz")).await.0, StatusCode::OK);
+    let metrics = h.metrics().await;
+    assert!(
+        metrics.contains(r#"arbiter_http_errors_total{code="unauthorized"} 6"#),
+        "{metrics}"
+    );
+    assert_eq!(
+        h.log_lines().await.len(),
+        1,
+        "rejected requests are not decided"
+    );
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_admin_token() {
+    // Without an admin token configured they are disabled.
+    let h = harness(&allow_all(), |_| {});
+    for uri in ["/v1/reload", "/v1/tasks/t1/end"] {
+        let (status, _, body) = h.call(with_bearer(post_json(uri, ""), ADMIN)).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "admin_disabled");
+    }
+    let h = harness(&allow_all(), |c| {
+        with_admin(c);
+        c.decide_token = TokenSource::Inline(Secret::new(CLIENT));
+    });
+    for uri in ["/v1/reload", "/v1/tasks/t1/end"] {
+        let (status, _, body) = h.call(post_json(uri, "")).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+        // The decide token is not an admin token.
+        let (status, _, body) = h.call(with_bearer(post_json(uri, ""), CLIENT)).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let (status, _, body) = h
+        .call(with_bearer(post_json("/v1/tasks/t1/end", ""), ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"task_id": "t1", "ended": true}));
+}
+
+#[test]
+fn tokens_are_validated_and_never_printed() {
+    let mut config = ServerConfig {
+        admin_token: TokenSource::Inline(Secret::new("short")),
+        ..ServerConfig::default()
+    };
+    let err = ServerSettings::resolve(&config, |_| None).unwrap_err();
+    assert!(err.to_string().contains("server.admin_token"), "{err}");
+    assert!(err.to_string().contains("at least 16"), "{err}");
+    assert!(!err.to_string().contains("short"), "{err}");
+    config.admin_token = TokenSource::Env {
+        var: "MY_TOKEN".into(),
+        required: true,
+    };
+    let err = ServerSettings::resolve(&config, |_| None).unwrap_err();
+    assert!(err.to_string().contains("`MY_TOKEN` is not set"), "{err}");
+    let settings =
+        ServerSettings::resolve(&config, |v| (v == "MY_TOKEN").then(|| ADMIN.to_owned())).unwrap();
+    assert!(settings.admin_token.is_some());
+    assert!(!format!("{settings:?}").contains(ADMIN));
+    config.admin_token = TokenSource::Inline(Secret::new(ADMIN));
+    assert!(!format!("{config:?}").contains(ADMIN));
+    // The default admin variable is optional: unset, admin endpoints are disabled.
+    let settings = ServerSettings::resolve(&ServerConfig::default(), |_| None).unwrap();
+    assert!(settings.admin_token.is_none());
+    let settings = ServerSettings::resolve(&ServerConfig::default(), |v| {
+        (v == "ARBITER_ADMIN_TOKEN").then(|| ADMIN.to_owned())
+    })
+    .unwrap();
+    assert!(settings.admin_token.is_some());
+}
+
+#[test]
+fn server_table_is_validated() {
+    let base = std::path::Path::new("/etc/arbiter");
+    let c = Config::from_toml(
+        "[server]\nlisten='127.0.0.1:9000'\nmax_body_bytes=1000\ndecide_token_env='DECIDE'\n[server.decision_log]\nsink='log/decisions.jsonl'\nredact_arguments=['/password']\nstrict=true\nbuffer=5\n",
+        base,
+    )
+    .unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(c.server.max_body_bytes, 1000);
+    assert_eq!(
+        c.server.decide_token,
+        TokenSource::Env {
+            var: "DECIDE".into(),
+            required: true
+        }
+    );
+    assert_eq!(
+        c.server.decision_log.sink,
+        LogSink::File(base.join("log/decisions.jsonl"))
+    );
+    assert_eq!(
+        c.server.decision_log.redaction,
+        Redaction::Pointers(vec!["/password".into()])
+    );
+    assert!(c.server.decision_log.strict);
+    let d = Config::from_toml("", base).unwrap();
+    assert_eq!(d.server, ServerConfig::default());
+    assert_eq!(d.server.listen.to_string(), "127.0.0.1:8480");
+    assert_eq!(d.server.decision_log.redaction, Redaction::All);
+    for (toml, expected) in [
+        ("[server]\nlisen='x'\n", "unknown field `lisen`"),
+        (
+            "[server.decision_log]\nstrikt=true\n",
+            "unknown field `strikt`",
+        ),
+        ("[server]\nlisten='localhost'\n", "server.listen"),
+        ("[server]\nmax_body_bytes=0\n", "server.max_body_bytes"),
+        (
+            "[server]\nadmin_token='0123456789abcdef'\nadmin_token_env='X'\n",
+            "not both",
+        ),
+        (
+            "[server.decision_log]\nredact_arguments=['password']\n",
+            "redact_arguments[0]",
+        ),
+        (
+            "[server.decision_log]\nbuffer=0\n",
+            "server.decision_log.buffer",
+        ),
+    ] {
+        let err = Config::from_toml(toml, base).unwrap_err();
+        assert!(err.to_string().contains(expected), "{toml}: {err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tasks, plugins, probes, metrics, reload
+
+#[tokio::test]
+async fn ended_task_denies_every_later_action() {
+    let h = harness(&allow_all(), with_admin);
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", Some("t1"))))
+        .await;
+    assert_eq!(body["effect"], "allow");
+    let (status, _, _) = h
+        .call(with_bearer(post_json("/v1/tasks/t1/end", ""), ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for request in ["r2", "r3"] {
+        let (status, _, body) = h
+            .call(post_json("/v1/decide", action_json(request, Some("t1"))))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["effect"], "deny", "{body}");
+        assert_eq!(body["reason"], "task `t1` has ended");
+        assert_eq!(
+            body["plugins"],
+            json!([]),
+            "no plugin runs for an ended task"
+        );
+    }
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r4", Some("t2"))))
+        .await;
+    assert_eq!(body["effect"], "allow", "other tasks are unaffected");
+    // Ending is idempotent; a percent-encoded id is decoded.
+    let (status, _, body) = h
+        .call(with_bearer(post_json("/v1/tasks/t%202/end", ""), ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["task_id"], "t 2");
+    let (status, _, body) = h
+        .call(with_bearer(post_json("/v1/tasks/%20/end", ""), ADMIN))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+}
+
+#[tokio::test]
+async fn plugins_lists_the_active_set() {
+    let h = harness(
+        &format!(
+            "{}{}",
+            allow_all(),
+            echo("shadow", "deny", "mode = \"monitor\"")
+        ),
+        |_| {},
+    );
+    let (status, _, body) = h.call(get("/v1/plugins")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["generation"], 1);
+    assert!(
+        body["policy_set_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let plugins = body["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 2);
+    for (p, (name, mode)) in plugins
+        .iter()
+        .zip([("gate", "enforce"), ("shadow", "monitor")])
+    {
+        assert_eq!(p["name"], name);
+        assert_eq!(p["mode"], mode);
+        assert_eq!(p["generation"], 1);
+        for key in ["plugin", "version", "kind"] {
+            assert!(p[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {p}");
+        }
+        assert!(p["digest"].as_str().unwrap().starts_with("sha256:"));
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_policy_set_and_shutdown() {
+    let h = harness_with(None, None, with_admin);
+    assert_eq!(h.call(get("/healthz")).await.0, StatusCode::OK);
+    let (status, _, body) = h.call(get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "not-ready");
+    for request in [
+        post_json("/v1/decide", action_json("r1", None)),
+        get("/v1/plugins"),
+        with_bearer(post_json("/v1/reload", ""), ADMIN),
+        with_bearer(post_json("/v1/tasks/t/end", ""), ADMIN),
+    ] {
+        let (status, _, body) = h.call(request).await;
+        assert_error(status, &body, StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    }
+    assert!(h.metrics().await.contains("arbiter_policy_generation 0"));
+
+    assert!(h.state.activate(Arc::new(arbiter(&allow_all()))));
+    let (status, _, body) = h.call(get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["generation"], 1);
+    assert_eq!(body["decision_log"], "ok");
+    assert_eq!(
+        h.call(post_json("/v1/decide", action_json("r1", None)))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    h.state.begin_shutdown();
+    let (status, _, body) = h.call(get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reason"], "shutting down");
+    assert_eq!(h.call(get("/healthz")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_expose_decisions_plugins_and_policy() {
+    let h = harness(
+        &format!("{}{}", allow_all(), misbehave("crashy", "trap", "")),
+        |_| {},
+    );
+    for i in 0..3 {
+        let (_, _, body) = h
+            .call(post_json("/v1/decide", action_json(&format!("r{i}"), None)))
+            .await;
+        assert_eq!(body["effect"], "deny", "the trapping plugin fails closed");
+    }
+    let (status, headers, _) = h.call(get("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = h.metrics().await;
+    for expected in [
+        r#"arbiter_decisions_total{effect="deny"} 3"#,
+        r#"arbiter_decisions_total{effect="allow"} 0"#,
+        "arbiter_decision_duration_seconds_count 3",
+        r#"arbiter_decision_duration_seconds_bucket{le="0.00001"}"#,
+        r#"arbiter_decision_duration_seconds_bucket{le="0.1"}"#,
+        r#"arbiter_plugin_evaluation_duration_seconds_count{plugin="gate"} 3"#,
+        r#"arbiter_plugin_evaluations_total{outcome="ok",plugin="gate"} 3"#,
+        r#"arbiter_plugin_evaluations_total{outcome="trap",plugin="crashy"} 3"#,
+        r#"arbiter_reloads_total{result="success"} 0"#,
+        "arbiter_policy_generation 1",
+        "arbiter_decision_log_dropped_total 0",
+        "arbiter_decision_log_errors_total 0",
+        "# TYPE arbiter_decision_duration_seconds histogram",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+    }
+    let info: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("arbiter_plugin_info{"))
+        .collect();
+    assert_eq!(info.len(), 2, "{text}");
+    assert!(
+        info.iter()
+            .all(|l| l.contains("digest=\"sha256:") && l.ends_with(" 1")),
+        "{info:?}"
+    );
+}
+
+/// A config file in a temporary directory whose plugins point at the built ones.
+fn config_file(dir: &std::path::Path, plugins: &str) -> std::path::PathBuf {
+    let path = dir.join("arbiter.toml");
+    let plugins = plugins.replace(
+        "build/plugins/",
+        &format!("{}/build/plugins/", root().display()),
+    );
+    let trust = format!(
+        "[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n",
+        dev_public_key_path().display()
+    );
+    std::fs::write(&path, format!("{TEST_DEFAULTS}{trust}{plugins}")).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn reload_swaps_the_set_or_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), &allow_all());
+    let h = harness_with(
+        Some(Arbiter::from_config_file(&path).unwrap()),
+        None,
+        with_admin,
+    );
+    let reload = || with_bearer(post_json("/v1/reload", ""), ADMIN);
+
+    // A broken config: refused, generation 1 keeps serving.
+    config_file(
+        dir.path(),
+        "[[plugin]]\nname = \"gate\"\npath = \"missing.wasm\"\n",
+    );
+    let (status, _, body) = h.call(reload()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reload_failed",
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("generation 1 keeps serving") && message.contains("missing.wasm"),
+        "{message}"
+    );
+    let (_, _, decision) = h
+        .call(post_json("/v1/decide", action_json("r1", None)))
+        .await;
+    assert_eq!(
+        (decision["effect"].as_str(), decision["generation"].as_u64()),
+        (Some("allow"), Some(1))
+    );
+
+    // A good config: generation 2 decides.
+    config_file(dir.path(), &echo("gate", "deny", ""));
+    let (status, _, body) = h.call(reload()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["previous_generation"], 1);
+    assert_eq!(body["generation"], 2);
+    assert_eq!(body["plugins"][0]["generation"], 2);
+    let (_, _, decision) = h
+        .call(post_json("/v1/decide", action_json("r2", None)))
+        .await;
+    assert_eq!(
+        (decision["effect"].as_str(), decision["generation"].as_u64()),
+        (Some("deny"), Some(2))
+    );
+    let text = h.metrics().await;
+    for expected in [
+        r#"arbiter_reloads_total{result="success"} 1"#,
+        r#"arbiter_reloads_total{result="failure"} 1"#,
+        "arbiter_policy_generation 2",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+    }
+    // A host not built from a file cannot reload, and says so.
+    let h = harness(&allow_all(), with_admin);
+    let (status, _, body) = h.call(reload()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reload_failed",
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not built from a config file")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Decision log
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[tokio::test]
+async fn decision_log_lines_carry_the_audit_fields() {
+    let h = harness(&allow_all(), |_| {});
+    let mut request = post_json("/v1/decide", action_json("r1", Some("t1")));
+    request
+        .headers_mut()
+        .insert("traceparent", TRACEPARENT.parse().unwrap());
+    let (_, _, decision) = h.call(request).await;
+    let mut request = post_json("/v1/decide", action_json("r2", None));
+    request
+        .headers_mut()
+        .insert("traceparent", "garbage".parse().unwrap());
+    h.call(request).await;
+    let lines = h.log_lines().await;
+    assert_eq!(lines.len(), 2);
+    let line = &lines[0];
+    assert_eq!(line["decision_id"], decision["decision_id"]);
+    assert_eq!(line["time"], decision["time"]);
+    assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(line["request_id"], "r1");
+    assert_eq!(line["task_id"], "t1");
+    assert_eq!(line["generation"], 1);
+    assert_eq!(line["effect"], "allow");
+    assert_eq!(
+        line["plugins"][0]["digest"],
+        decision["plugins"][0]["digest"]
+    );
+    assert_eq!(
+        line["action"]["tool"],
+        json!({"server": "fs", "name": "read_file"})
+    );
+    assert_eq!(line["action"]["agent"]["id"], "spiffe://test/agent");
+    // Redacted by default: keys stay, values go.
+    assert_eq!(line["action"]["arguments"], json!({"path": REDACTED}));
+    assert!(
+        lines[1].get("trace_id").is_none(),
+        "an invalid traceparent is ignored"
+    );
+}
+
+#[tokio::test]
+async fn argument_redaction_is_configurable() {
+    let body = r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"http","name":"post"},"arguments":{"url":"https://x","headers":{"authorization":"Bearer s3cret"},"n":[1,2]}}"#;
+    for (redaction, expected) in [
+        (
+            Redaction::None,
+            json!({"url":"https://x","headers":{"authorization":"Bearer s3cret"},"n":[1,2]}),
+        ),
+        (
+            Redaction::All,
+            json!({"url":REDACTED,"headers":{"authorization":REDACTED},"n":[REDACTED,REDACTED]}),
+        ),
+        (
+            Redaction::Pointers(vec!["/headers/authorization".into(), "/n/1".into()]),
+            json!({"url":"https://x","headers":{"authorization":REDACTED},"n":[1,REDACTED]}),
+        ),
+    ] {
+        let h = harness(&allow_all(), |c| {
+            c.decision_log.redaction = redaction.clone()
+        });
+        let (_, _, decision) = h.call(post_json("/v1/decide", body)).await;
+        assert_eq!(decision["effect"], "allow");
+        let lines = h.log_lines().await;
+        assert_eq!(lines[0]["action"]["arguments"], expected, "{redaction:?}");
+    }
+}
+
+/// A sink that always fails, like a full disk.
+fn dev_full() -> Box<dyn Write + Send> {
+    Box::new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn failing_sink_is_counted_and_decisions_continue() {
+    let h = harness_with(Some(arbiter(&allow_all())), Some(dev_full()), |_| {});
+    for i in 0..3 {
+        let (_, _, body) = h
+            .call(post_json("/v1/decide", action_json(&format!("r{i}"), None)))
+            .await;
+        assert_eq!(body["effect"], "allow");
+    }
+    h.state.decision_log().flush().await;
+    let text = h.metrics().await;
+    assert!(
+        text.contains("arbiter_decision_log_errors_total 3"),
+        "{text}"
+    );
+    let (status, _, body) = h.call(get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK, "non-strict: still ready");
+    assert_eq!(body["decision_log"], "failing");
+}
+
+#[tokio::test]
+async fn strict_mode_denies_what_cannot_be_logged() {
+    let h = harness_with(Some(arbiter(&allow_all())), Some(dev_full()), |c| {
+        c.decision_log.strict = true;
+    });
+    let (status, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", None)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["effect"], "deny", "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not be logged") && reason.contains("No space left"),
+        "{reason}"
+    );
+    assert_eq!(
+        body["plugins"][0]["verdict"], "allow",
+        "the plugins' view is kept"
+    );
+    let (status, _, body) = h.call(get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let text = h.metrics().await;
+    assert!(
+        text.contains(r#"arbiter_decisions_total{effect="deny"} 1"#),
+        "{text}"
+    );
+
+    // With a working sink, strict mode answers once the line is written.
+    let h = harness(&allow_all(), |c| c.decision_log.strict = true);
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", None)))
+        .await;
+    assert_eq!(body["effect"], "allow");
+    assert_eq!(
+        h.log.lines().len(),
+        1,
+        "written before the answer, without a flush"
+    );
+}
+
+/// A sink that blocks until released, to fill the queue deterministically.
+struct Gate(Arc<(Mutex<bool>, std::sync::Condvar)>, SharedBuf);
+
+impl Write for Gate {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (open, cv) = &*self.0;
+        let mut open = open.lock().unwrap();
+        while !*open {
+            open = cv.wait(open).unwrap();
+        }
+        self.1.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn open_gate(gate: &Arc<(Mutex<bool>, std::sync::Condvar)>) {
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+}
+
+#[tokio::test]
+async fn full_queue_drops_or_denies() {
+    // Non-strict: decisions go on, drops are counted.
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let sink = SharedBuf::default();
+    let h = harness_with(
+        Some(arbiter(&allow_all())),
+        Some(Box::new(Gate(Arc::clone(&gate), sink.clone()))),
+        |c| c.decision_log.buffer = 1,
+    );
+    for i in 0..5 {
+        let (_, _, body) = h
+            .call(post_json("/v1/decide", action_json(&format!("r{i}"), None)))
+            .await;
+        assert_eq!(body["effect"], "allow");
+    }
+    open_gate(&gate);
+    h.state.decision_log().flush().await;
+    let written = sink.lines().len();
+    let text = h.metrics().await;
+    let dropped = 5 - written;
+    assert!(
+        dropped >= 3,
+        "capacity 1 plus one in the writer: {written} written"
+    );
+    assert!(
+        text.contains(&format!("arbiter_decision_log_dropped_total {dropped}")),
+        "{text}"
+    );
+
+    // Strict: what cannot be queued is denied at once; queued ones wait for the write.
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let sink = SharedBuf::default();
+    let h = Arc::new(harness_with(
+        Some(arbiter(&allow_all())),
+        Some(Box::new(Gate(Arc::clone(&gate), sink.clone()))),
+        |c| {
+            c.decision_log.buffer = 1;
+            c.decision_log.strict = true;
+        },
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        let h = Arc::clone(&h);
+        tasks.spawn(async move {
+            h.call(post_json("/v1/decide", action_json(&format!("r{i}"), None)))
+                .await
+                .2
+        });
+    }
+    let mut early = Vec::new();
+    for _ in 0..2 {
+        early.push(tasks.join_next().await.unwrap().unwrap());
+    }
+    for body in &early {
+        assert_eq!(body["effect"], "deny", "{body}");
+        assert!(
+            body["reason"].as_str().unwrap().contains("queue is full"),
+            "{body}"
+        );
+    }
+    open_gate(&gate);
+    let mut late = Vec::new();
+    while let Some(body) = tasks.join_next().await {
+        late.push(body.unwrap());
+    }
+    let allowed = late.iter().filter(|b| b["effect"] == "allow").count();
+    assert_eq!(
+        allowed,
+        sink.lines().len(),
+        "every allowed decision was logged: {late:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Real sockets and processes
+
+/// Starts the server on an ephemeral loopback port; returns its address, a shutdown
+/// trigger and the server task.
+async fn start(
+    h: &Harness,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(arbiter_host::server::run(
+        listener,
+        h.state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (addr, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_socket_round_trip_and_graceful_shutdown() {
+    let h = harness(&allow_all(), |_| {});
+    let (addr, stop, server) = start(&h).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let response = client
+        .post(format!("{base}/v1/decide"))
+        .header("content-type", "application/json")
+        .header("traceparent", TRACEPARENT)
+        .body(action_json("r1", Some("t1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let decision: Value = response.json().await.unwrap();
+    assert_eq!(decision["effect"], "allow");
+    let bad = client
+        .post(format!("{base}/v1/decide"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    // Shutdown flushed the log.
+    let lines = h.log.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["decision_id"], decision["decision_id"]);
+    assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[test]
+fn arbiter_serve_binary_serves_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let path = config_file(
+        dir.path(),
+        &format!(
+            "{}[server]\nlisten = \"127.0.0.1:0\"\n[server.decision_log]\nsink = \"{}\"\nredact_arguments = false\n",
+            allow_all(),
+            log.display()
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("ARBITER_LOG", "info")
+        .env("ARBITER_ADMIN_TOKEN", ADMIN)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut addr = None;
+    let mut ready = false;
+    // Bounded: the binary must log its address and readiness within 60 s.
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        if let Some(rest) = line.split("addr=").nth(1) {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+        }
+        ready |= line.contains("ready");
+        seen.push(line);
+        if addr.is_some() && ready {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address logged: {seen:#?}"));
+    assert!(ready, "{seen:#?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let decision: Value = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let ready = client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+        let ended = client
+            .post(format!("http://{addr}/v1/tasks/t9/end"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status(), 200, "admin token from the environment");
+        let refused = client
+            .post(format!("http://{addr}/v1/reload"))
+            .bearer_auth("not-the-admin-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        client
+            .post(format!("http://{addr}/v1/decide"))
+            .header("content-type", "application/json")
+            .body(action_json("r1", None))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(decision["effect"], "allow");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["decision_id"], decision["decision_id"]);
+    assert_eq!(lines[0]["action"]["arguments"]["path"], "/repo/a");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("rejected request without valid credentials")
+                && l.contains("/v1/reload")
+                && l.contains("wrong bearer token")
+                && l.contains("peer=127.0.0.1:")),
+        "the refused attempt is logged: {rest:#?}"
+    );
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:#?}");
+    assert!(
+        rest.iter().any(|l| l.contains("decision log flushed")),
+        "{rest:#?}"
+    );
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_metrics() {
+    let h = harness(
+        &format!(
+            "{}{}",
+            allow_all(),
+            misbehave("crashy", "trap", "mode = \"monitor\"")
+        ),
+        |_| {},
+    );
+    for i in 0..3 {
+        h.call(post_json(
+            "/v1/decide",
+            action_json(&format!("r{i}"), Some("t")),
+        ))
+        .await;
+    }
+    h.call(post_json("/v1/decide", "{")).await;
+    let text = h.metrics().await;
+    let mut child = match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "cannot run `promtool` ({e}): run `scripts/install-test-deps.sh` (Debian package `prometheus`)"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {:?}\n{}{}\n--- metrics ---\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// 16 concurrent clients × 500 requests over real loopback HTTP: every response is
+/// well-formed and right for its request (allowed, denied by task end, or rejected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_load_every_response_is_correct() {
+    const CLIENTS: usize = 16;
+    const REQUESTS: usize = 500;
+    let h = harness(&allow_all(), with_admin);
+    // One ended task: its actions must be denied under load too.
+    h.call(with_bearer(post_json("/v1/tasks/ended/end", ""), ADMIN))
+        .await;
+    let (addr, stop, server) = start(&h).await;
+    let client = reqwest::Client::new();
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS {
+        let client = client.clone();
+        clients.spawn(async move {
+            let mut ids = Vec::with_capacity(REQUESTS);
+            for i in 0..REQUESTS {
+                let request_id = format!("c{c}-r{i}");
+                let (body, expect) = match i % 10 {
+                    0 => ("{\"request_id\":".to_owned(), "invalid_json"),
+                    1 => (action_json(&request_id, Some("ended")), "deny"),
+                    _ => (
+                        action_json(&request_id, Some(&format!("task-{c}"))),
+                        "allow",
+                    ),
+                };
+                let response = client
+                    .post(format!("http://{addr}/v1/decide"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let answer: Value = response.json().await.unwrap();
+                if expect == "invalid_json" {
+                    assert_eq!(status, 400, "{answer}");
+                    assert_eq!(answer["error"]["code"], "invalid_json");
+                } else {
+                    assert_eq!(status, 200, "{answer}");
+                    assert_eq!(answer["request_id"], request_id.as_str());
+                    assert_eq!(answer["effect"], expect, "{answer}");
+                    assert_eq!(answer["generation"], 1);
+                    ids.push(answer["decision_id"].as_str().unwrap().to_owned());
+                }
+            }
+            ids
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(result) = clients.join_next().await {
+        for id in result.unwrap() {
+            assert!(ids.insert(id), "decision ids are unique");
+        }
+    }
+    assert_eq!(ids.len(), CLIENTS * REQUESTS * 9 / 10);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let logged: std::collections::HashSet<String> = h
+        .log
+        .lines()
+        .iter()
+        .map(|l| l["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(logged, ids, "every decision logged exactly once");
+}
+
+// ---------------------------------------------------------------------------------------
+// The shipped JSON Schema agrees with the parser
+
+/// Every property the schema lists is one the parser accepts and vice versa, and the
+/// schema's `required` lists are exactly the fields whose absence the parser refuses.
+#[test]
+fn action_schema_matches_the_parser() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/action.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let full = json!({
+        "request_id": "r1",
+        "agent": {"id": "a", "attestation": "mtls", "claims": {"k": "v"}},
+        "delegation": [{"id": "u", "kind": "user", "scopes": ["s"]}],
+        "task": {"id": "t", "intent": "i", "started_at": 1, "expires_at": 2},
+        "tool": {"server": "fs", "name": "x"},
+        "arguments": {"a": 1},
+        "credential": {"scopes": ["s"], "expires_at": 3, "audience": "fs"},
+        "resource": {"id": "r", "labels": ["l"]},
+        "environment": {"env": "prod"},
+        "time": 4
+    });
+    arbiter_host::Action::from_value(full.clone()).expect("the full example parses");
+    // (pointer into the example, schema definition of that object)
+    let objects = [
+        ("", schema.clone()),
+        ("/agent", schema["$defs"]["agent"].clone()),
+        ("/delegation/0", schema["$defs"]["principal"].clone()),
+        ("/task", schema["$defs"]["task"].clone()),
+        ("/tool", schema["$defs"]["tool"].clone()),
+        ("/credential", schema["$defs"]["credential"].clone()),
+        ("/resource", schema["$defs"]["resource"].clone()),
+    ];
+    for (pointer, def) in objects {
+        assert_eq!(def["additionalProperties"], false, "{pointer}");
+        let example = full.pointer(pointer).unwrap().as_object().unwrap();
+        let properties: std::collections::BTreeSet<&String> =
+            def["properties"].as_object().unwrap().keys().collect();
+        let keys: std::collections::BTreeSet<&String> = example.keys().collect();
+        assert_eq!(properties, keys, "schema properties of `{pointer}`");
+        let required: Vec<&str> = def["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        for key in keys {
+            let mut without = full.clone();
+            let parent = if pointer.is_empty() {
+                &mut without
+            } else {
+                without.pointer_mut(pointer).unwrap()
+            };
+            parent.as_object_mut().unwrap().remove(key.as_str());
+            let parsed = arbiter_host::Action::from_value(without);
+            assert_eq!(
+                parsed.is_err(),
+                required.contains(&key.as_str()),
+                "`{pointer}/{key}`: schema and parser disagree on whether it is required: {parsed:?}"
+            );
+        }
+        // An unknown key is refused by both.
+        let mut extra = full.clone();
+        let parent = if pointer.is_empty() {
+            &mut extra
+        } else {
+            extra.pointer_mut(pointer).unwrap()
+        };
+        parent
+            .as_object_mut()
+            .unwrap()
+            .insert("bogus".into(), json!(1));
+        assert!(
+            arbiter_host::Action::from_value(extra).is_err(),
+            "{pointer}"
+        );
+    }
+}
