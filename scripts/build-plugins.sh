@@ -28,6 +28,8 @@ done
 echo "built: $(cd build/plugins && ls *.wasm | tr '\n' ' ')" >&2
 
 # Sign with the development key (made once; the build never overwrites it).
+echo "building the arbiter CLI to sign them (the first build compiles wasmtime: several minutes)" >&2
+cargo build --locked -p arbiter-host --bin arbiter
 arbiter=(cargo run --locked --quiet -p arbiter-host --bin arbiter --)
 if [[ ! -f build/keys/dev.pem ]]; then
     "${arbiter[@]}" keygen --out build/keys/dev.pem
