@@ -19,4 +19,5 @@ mkdir -p build/plugins
 for p in "${plugins[@]}"; do
     cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
 done
+scripts/build-contract-plugins.sh
 echo "built: $(cd build/plugins && ls *.wasm | tr '\n' ' ')" >&2
