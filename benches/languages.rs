@@ -16,7 +16,13 @@
 //!
 //! Run: `scripts/build-contract-plugins.sh && cargo bench -p arbiter-host --bench languages`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use arbiter_host::engine::Engine;
 use arbiter_host::{Action, Arbiter, Config, Outcome};
@@ -33,8 +39,10 @@ fn root() -> PathBuf {
 }
 
 fn arbiter(engine: &Engine, twin: &str, isolation: &str) -> Arbiter {
+    // One history entry at most: a reused instance would otherwise see the task's history
+    // grow with every iteration and the bench would measure lifting 64 history entries.
     let toml = format!(
-        "[[plugin]]\nname = \"contract\"\npath = \"build/plugins/contract-{twin}.wasm\"\n\
+        "[history]\nmax_entries_per_task = 1\n[[plugin]]\nname = \"contract\"\npath = \"build/plugins/contract-{twin}.wasm\"\n\
          settings_file = \"tests/conformance/settings.json\"\nisolation = \"{isolation}\"\n"
     );
     let config = Config::from_toml(&toml, &root()).unwrap();
@@ -60,6 +68,14 @@ fn bench(c: &mut Criterion) {
     let text =
         std::fs::read_to_string(root().join("tests/conformance/allow-full/action.json")).unwrap();
     let action = Action::from_json(&text).unwrap();
+    // The host's own cost of a decision (parsing nothing, combining, recording): a
+    // decision with no plugin, to subtract from the per-language figures.
+    let engine = Engine::new().unwrap();
+    let empty = Config::from_toml("", &root()).unwrap();
+    let baseline = Arbiter::with_engine(engine, &empty).unwrap();
+    c.bench_function("languages/baseline/no-plugin", |b| {
+        b.iter(|| black_box(baseline.decide(&action)))
+    });
     for twin in TWINS {
         let path = root().join(format!("build/plugins/contract-{twin}.wasm"));
         let Ok(bytes) = std::fs::read(&path) else {

@@ -114,13 +114,24 @@ function decide(settings, action, redacts) {
     obligations)];
 }
 
+// The settings, parsed on the first evaluation: an instance's settings never change
+// (the Rust SDK caches them the same way), and parsing them costs more than the rules.
+let cached = null;
+
+function loadSettings() {
+  if (cached === null) {
+    const text = host.settings();
+    const problem = check(text);
+    cached = problem === null ? { settings: JSON.parse(text) } : { problem };
+  }
+  return cached;
+}
+
 export function evaluate(action) {
-  const text = host.settings();
-  const problem = check(text);
-  if (problem !== null) {
+  const { settings, problem } = loadSettings();
+  if (problem !== undefined) {
     return { effect: "deny", reason: `invalid settings: ${problem}`, obligations: [], labels: [] };
   }
-  const settings = JSON.parse(text);
   const redacts = [];
   const args = JSON.parse(action.arguments);
   if (isObject(args)) {

@@ -124,6 +124,23 @@ def decide(settings, action, redacts):
     )
 
 
+_cached = None
+
+
+def load_settings():
+    """The settings and None, or None and the problem; parsed on the first evaluation.
+
+    An instance's settings never change (the Rust SDK caches them the same way), and
+    parsing them costs more than the rules.
+    """
+    global _cached
+    if _cached is None:
+        text = host.settings()
+        problem = check(text)
+        _cached = (None, problem) if problem is not None else (json.loads(text), None)
+    return _cached
+
+
 class WitWorld(wit_world.WitWorld):
     def describe(self):
         return PluginInfo(
@@ -139,11 +156,9 @@ class WitWorld(wit_world.WitWorld):
             raise Err(f"invalid settings: {problem}")
 
     def evaluate(self, action):
-        text = host.settings()
-        problem = check(text)
+        settings, problem = load_settings()
         if problem is not None:
             return verdict(Effect.DENY, f"invalid settings: {problem}")
-        settings = json.loads(text)
         redacts = []
         arguments = json.loads(action.arguments)
         if isinstance(arguments, dict):
