@@ -49,6 +49,15 @@ fn arbiter(engine: &Engine, twin: &str, isolation: &str) -> Arbiter {
     Arbiter::with_engine(engine.clone(), &config).unwrap()
 }
 
+/// Median and 99th percentile of the plugin's `elapsed_us` over `n` decisions.
+fn plugin_us(arbiter: &Arbiter, action: &Action, n: usize) -> (u64, u64) {
+    let mut samples: Vec<u64> = (0..n)
+        .map(|_| arbiter.decide(action).plugins[0].elapsed_us)
+        .collect();
+    samples.sort_unstable();
+    (samples[n / 2], samples[n * 99 / 100])
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -120,6 +129,14 @@ fn bench(c: &mut Criterion) {
         assert_eq!(check.plugins[0].outcome, Outcome::Ok, "{twin}: {check:?}");
         group.bench_function("reused", |b| b.iter(|| black_box(reused.decide(&action))));
         group.finish();
+        // The plugin's share of a decision, as the decision records it (`elapsed_us`:
+        // instance from the pool or freshly made, the call, the verdict checks).
+        let fresh_us = plugin_us(&fresh, &action, 300);
+        let reused_us = plugin_us(&reused, &action, 3000);
+        eprintln!(
+            "languages/{twin}: plugin elapsed_us median/p99: fresh {}/{}, reused {}/{}",
+            fresh_us.0, fresh_us.1, reused_us.0, reused_us.1
+        );
     }
 }
 
