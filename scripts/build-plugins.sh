@@ -25,6 +25,7 @@ mkdir -p build/plugins
 for p in "${plugins[@]}"; do
     cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
 done
+scripts/build-contract-plugins.sh
 echo "built: $(cd build/plugins && ls *.wasm | tr '\n' ' ')" >&2
 
 # Sign with the development key (made once; the build never overwrites it).

@@ -5,7 +5,8 @@
 //! ```toml
 //! [defaults]
 //! when_all_abstain = "deny"   # deny | step-up | allow
-//! timeout_ms = 5              # per-evaluation CPU deadline, instantiation included
+//! timeout_ms = 5              # per-evaluation CPU deadline
+//! instantiate_timeout_ms = 250  # deadline for creating a fresh instance
 //! memory_limit_mib = 64       # per-instance linear memory cap
 //! isolation = "task"          # task | decision | shared
 //!
@@ -32,9 +33,21 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Default per-evaluation deadline. Rust policies take microseconds; 5 ms leaves room
-/// for an interpreter-based plugin's first instantiation while bounding a runaway loop.
+/// Default per-evaluation deadline. Rust policies take microseconds, interpreted ones
+/// (JavaScript, Python) tens of microseconds; 5 ms bounds a runaway loop quickly.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5;
+/// Default deadline for creating a fresh instance, separate from the evaluation deadline.
+///
+/// Instantiating is mostly host-side work that grows with the module (linking, memory
+/// images), not plugin logic: ~30 µs for a Rust policy, ~0.2 ms for JavaScript (QuickJS)
+/// and ~1.5 ms for Python (CPython, 18 MB) in a release build, and 10 to 30 times that in
+/// a debug build on a busy 2-core machine. With one 5 ms budget for both, a Python
+/// policy timed out on its first action of every task; a separate, generous start-up
+/// deadline lets every language deploy with the defaults while evaluation stays bounded
+/// by [`DEFAULT_TIMEOUT_MS`]. Start-up code that spins is still stopped (interpreter
+/// components snapshot their initialised state at build time, so legitimately they run
+/// almost nothing at instantiation).
+pub const DEFAULT_INSTANTIATE_TIMEOUT_MS: u64 = 250;
 /// Default per-instance memory cap.
 pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 64;
 /// Hard ceilings that no configuration may exceed.
@@ -198,6 +211,8 @@ pub struct RawDefaults {
     pub when_all_abstain: Option<DefaultEffect>,
     /// Default deadline in ms.
     pub timeout_ms: Option<u64>,
+    /// Default instantiation deadline in ms.
+    pub instantiate_timeout_ms: Option<u64>,
     /// Default memory cap in MiB.
     pub memory_limit_mib: Option<u64>,
     /// Default isolation; `shared` is refused here (it must be chosen per plugin).
@@ -228,6 +243,8 @@ pub struct RawPlugin {
     pub on_error: Option<OnError>,
     /// Deadline in ms.
     pub timeout_ms: Option<u64>,
+    /// Instantiation deadline in ms.
+    pub instantiate_timeout_ms: Option<u64>,
     /// Memory cap in MiB.
     pub memory_limit_mib: Option<u64>,
     /// Instance sharing.
@@ -281,8 +298,10 @@ impl Default for HistoryConfig {
 /// Limits of one plugin's sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// CPU deadline per evaluation, instantiation included.
+    /// CPU deadline per evaluation.
     pub timeout: Duration,
+    /// Deadline for creating a fresh instance (before its first evaluation).
+    pub instantiate_timeout: Duration,
     /// Linear memory cap per instance, in bytes.
     pub memory_bytes: usize,
 }
@@ -291,6 +310,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
+            instantiate_timeout: Duration::from_millis(DEFAULT_INSTANTIATE_TIMEOUT_MS),
             memory_bytes: mib(DEFAULT_MEMORY_LIMIT_MIB),
         }
     }
@@ -368,6 +388,14 @@ impl Config {
             ));
         }
         let default_timeout = check_timeout("defaults.timeout_ms", defaults.timeout_ms)?;
+        let default_instantiate_timeout = check_timeout(
+            "defaults.instantiate_timeout_ms",
+            Some(
+                defaults
+                    .instantiate_timeout_ms
+                    .unwrap_or(DEFAULT_INSTANTIATE_TIMEOUT_MS),
+            ),
+        )?;
         let default_memory = check_memory("defaults.memory_limit_mib", defaults.memory_limit_mib)?;
         let history = HistoryConfig {
             max_entries_per_task: positive(
@@ -429,6 +457,10 @@ impl Config {
                 Some(_) => check_timeout(&key("timeout_ms"), p.timeout_ms)?,
                 None => default_timeout,
             };
+            let instantiate_timeout = match p.instantiate_timeout_ms {
+                Some(_) => check_timeout(&key("instantiate_timeout_ms"), p.instantiate_timeout_ms)?,
+                None => default_instantiate_timeout,
+            };
             let memory_bytes = match p.memory_limit_mib {
                 Some(_) => check_memory(&key("memory_limit_mib"), p.memory_limit_mib)?,
                 None => default_memory,
@@ -440,6 +472,7 @@ impl Config {
                 on_error: p.on_error.unwrap_or_default(),
                 limits: Limits {
                     timeout,
+                    instantiate_timeout,
                     memory_bytes,
                 },
                 isolation: p.isolation.or(defaults.isolation).unwrap_or_default(),
@@ -548,6 +581,10 @@ mod tests {
         let p = &c.plugins[0];
         assert_eq!(p.path, PathBuf::from("/etc/arbiter/p/a.wasm"));
         assert_eq!(p.limits.timeout, Duration::from_millis(7));
+        assert_eq!(
+            p.limits.instantiate_timeout,
+            Duration::from_millis(DEFAULT_INSTANTIATE_TIMEOUT_MS)
+        );
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.on_error, OnError::Deny);
         assert_eq!(p.isolation, Isolation::Task);
@@ -576,5 +613,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("plugin[0].timeout_ms"), "{err}");
+        let err = Config::from_toml(
+            "[defaults]\ninstantiate_timeout_ms=0\n[[plugin]]\nname='a'\npath='a'\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("defaults.instantiate_timeout_ms"),
+            "{err}"
+        );
     }
 }

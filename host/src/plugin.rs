@@ -197,7 +197,11 @@ impl LoadedPlugin {
         // cap and a load-time deadline, so a plugin that loops or explodes at load time is
         // refused. The deadline is more generous than the per-decision one because
         // loading is off the request path and validate() may compile patterns.
-        let load_deadline = config.limits.timeout.max(LOAD_DEADLINE);
+        let load_deadline = config
+            .limits
+            .timeout
+            .max(config.limits.instantiate_timeout)
+            .max(LOAD_DEADLINE);
         let describe_err = |message: String| LoadError::Describe {
             plugin: plugin.clone(),
             message,
@@ -277,10 +281,24 @@ impl LoadedPlugin {
         self.pool.forget_task(task);
     }
 
-    /// A fresh instance in a fresh store. The deadline is set before instantiation, so a
-    /// plugin whose start-up code spins is stopped too.
+    /// A fresh instance in a fresh store, under the instantiation deadline (set before
+    /// instantiating, so a plugin whose start-up code spins is stopped too). It is
+    /// separate from the evaluation deadline because instantiation cost grows with the
+    /// module (an interpreter component takes a millisecond or more), not with the
+    /// action; see [`crate::config::DEFAULT_INSTANTIATE_TIMEOUT_MS`].
     fn instantiate(&self) -> Result<Instance, (Outcome, String)> {
-        self.instantiate_with_deadline(self.config.limits.timeout)
+        let timeout = self.config.limits.instantiate_timeout;
+        self.instantiate_with_deadline(timeout)
+            .map_err(|(outcome, reason)| match outcome {
+                Outcome::Timeout => (
+                    outcome,
+                    format!(
+                        "plugin exceeded its instantiation deadline of {} ms",
+                        timeout.as_millis()
+                    ),
+                ),
+                _ => (outcome, reason),
+            })
     }
 
     fn instantiate_with_deadline(&self, timeout: Duration) -> Result<Instance, (Outcome, String)> {
@@ -345,17 +363,16 @@ impl LoadedPlugin {
             elapsed_us: elapsed_us(started),
         };
         let mut instance = match self.pool.take(task) {
-            Some(mut instance) => {
-                instance
-                    .store
-                    .set_epoch_deadline(Engine::deadline_ticks(self.config.limits.timeout));
-                instance
-            }
+            Some(instance) => instance,
             None => match self.instantiate() {
                 Ok(instance) => instance,
                 Err((outcome, reason)) => return failure(outcome, reason),
             },
         };
+        // The evaluation gets its full deadline whether or not the instance is fresh.
+        instance
+            .store
+            .set_epoch_deadline(Engine::deadline_ticks(self.config.limits.timeout));
         instance.store.data_mut().begin_evaluation();
         let verdict = match instance
             .evaluator
