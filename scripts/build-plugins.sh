@@ -25,7 +25,11 @@ mkdir -p build/plugins
 for p in "${plugins[@]}"; do
     cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
 done
-scripts/build-contract-plugins.sh
+# The contract policy's language twins (JS, Python, C toolchains). The quick start
+# (scripts/run-example.sh) needs only the reference plugins and skips them.
+if [[ "${ARBITER_REFERENCE_PLUGINS_ONLY:-0}" != 1 ]]; then
+    scripts/build-contract-plugins.sh
+fi
 echo "built: $(cd build/plugins && ls *.wasm | tr '\n' ' ')" >&2
 
 # Sign with the development key (made once; the build never overwrites it).

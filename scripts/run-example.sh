@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/build-plugins.sh
+ARBITER_REFERENCE_PLUGINS_ONLY=1 scripts/build-plugins.sh
 cargo build --locked -q -p arbiter-host --bin arbiter
 for action in examples/actions/*.json; do
     echo "=== $action"
