@@ -74,7 +74,9 @@ pub fn effect_name(effect: Effect) -> &'static str {
     }
 }
 
-/// Settings are parsed once per instance: the host gives each instance fixed settings.
+/// Settings are parsed once per instance: the host gives each instance fixed settings,
+/// the ones it checked with `validate` when it loaded the plugin, so they are not
+/// validated again here (that would cost every new instance the validation's time).
 #[cfg(target_arch = "wasm32")]
 pub fn settings<P: Policy>(
     cell: &'static OnceLock<Result<P::Settings, String>>,
@@ -83,12 +85,24 @@ where
     P::Settings: Send + Sync + 'static,
 {
     cell.get_or_init(|| {
-        crate::policy::parse_settings::<P>(&bindings::arbiter::policy::host::settings())
+        crate::policy::parse_settings_unchecked::<P>(&bindings::arbiter::policy::host::settings())
     })
 }
 
 #[cfg(target_arch = "wasm32")]
 pub use convert::{action_from_wit, info_to_wit, verdict_to_wit};
+
+/// The task's recent history, from the host.
+#[cfg(target_arch = "wasm32")]
+pub fn host_history() -> Vec<crate::HistoryEntry> {
+    convert::history_from_wit(bindings::arbiter::policy::host::history())
+}
+
+/// The task's sticky labels, from the host.
+#[cfg(target_arch = "wasm32")]
+pub fn host_task_labels() -> Vec<String> {
+    bindings::arbiter::policy::host::task_labels()
+}
 
 /// Exports a [`Policy`] as the plugin's implementation of the `evaluator` world.
 ///

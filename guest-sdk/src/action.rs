@@ -1,10 +1,14 @@
 //! The action a policy evaluates, as plain Rust types.
 
+use crate::task_context::TaskContext;
 use crate::verdict::Effect;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Everything Arbiter knows about one action an agent is about to take.
+///
+/// The task's history and labels are read through [`Action::history`] and
+/// [`Action::task_labels`]; build actions for tests with [`crate::testing::ActionBuilder`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     /// The gateway's id for this request.
@@ -27,8 +31,8 @@ pub struct Action {
     pub environment: BTreeMap<String, String>,
     /// When the gateway received the request, Unix ms. Use this instead of a clock.
     pub time: u64,
-    /// Earlier actions of the same task, oldest first.
-    pub history: Vec<HistoryEntry>,
+    /// The task's history and sticky labels, fetched from the host on first use.
+    pub(crate) task_context: TaskContext,
 }
 
 /// The agent's workload identity.
@@ -172,16 +176,26 @@ impl Action {
         self.environment.get(key).map(String::as_str)
     }
 
-    /// Whether any earlier action of this task carried `label`.
+    /// Earlier actions of the same task, oldest first: the most recent ones, as many as
+    /// the host keeps. Fetched from the host on first call; only call it when you need it.
+    pub fn history(&self) -> &[HistoryEntry] {
+        self.task_context.history()
+    }
+
+    /// Every label the task touched before this action, since it began (sorted, without
+    /// duplicates). Unlike [`Action::history`] this is not limited to recent actions.
+    pub fn task_labels(&self) -> &[String] {
+        self.task_context.labels()
+    }
+
+    /// Whether any earlier action of this task carried `label`, however long ago.
     pub fn history_has_label(&self, label: &str) -> bool {
-        self.history
-            .iter()
-            .any(|h| h.labels.iter().any(|l| l == label))
+        self.task_labels().iter().any(|l| l == label)
     }
 
     /// The highest sensitivity level this task touched before this action.
     pub fn history_sensitivity(&self) -> Option<Sensitivity> {
-        Sensitivity::highest(self.history.iter().flat_map(|h| h.labels.iter()))
+        Sensitivity::highest(self.task_labels())
     }
 
     /// The resource's labels, or an empty slice.

@@ -41,6 +41,7 @@ mod action;
 pub mod log;
 mod pattern;
 mod policy;
+mod task_context;
 pub mod testing;
 mod verdict;
 

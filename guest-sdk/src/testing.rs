@@ -23,6 +23,7 @@
 
 use crate::log::Level;
 use crate::policy::parse_settings;
+use crate::task_context::TaskContext;
 use crate::{
     Action, Agent, Credential, Effect, HistoryEntry, Policy, Principal, Resource, Task, Tool,
     Verdict,
@@ -67,15 +68,15 @@ pub fn run<P: Policy>(settings: Value, action: &Action) -> Result<Verdict, Strin
 /// action's history the way the host does (with `P`'s verdict as the final effect).
 pub fn run_task<P: Policy>(settings: Value, actions: &[Action]) -> Result<Vec<Verdict>, String> {
     let settings = self::settings::<P>(settings)?;
-    let mut history: Vec<HistoryEntry> = Vec::new();
+    let mut task = TaskContext::default();
     let mut verdicts = Vec::new();
     for action in actions {
         let mut action = action.clone();
-        action.history = history.clone();
+        action.task_context = task.clone();
         let verdict = P::evaluate(&settings, &action);
         let mut labels = action.resource_labels().to_vec();
         labels.extend(verdict.labels.iter().cloned());
-        history.push(HistoryEntry {
+        task.push(HistoryEntry {
             request_id: action.request_id.clone(),
             tool: action.tool.clone(),
             effect: match verdict.effect {
@@ -130,7 +131,7 @@ impl ActionBuilder {
                 resource: None,
                 environment: BTreeMap::new(),
                 time: NOW,
-                history: Vec::new(),
+                task_context: TaskContext::default(),
             },
         }
     }
@@ -236,10 +237,12 @@ impl ActionBuilder {
         self
     }
 
-    /// Appends an earlier action of the task to the history.
+    /// Appends an earlier action of the task to the history (and its labels to the
+    /// task's labels).
     pub fn history(mut self, server: &str, name: &str, effect: Effect, labels: &[&str]) -> Self {
-        let n = self.action.history.len();
-        self.action.history.push(HistoryEntry {
+        let n = self.action.history().len();
+        let time = self.action.time.saturating_sub(1000);
+        self.action.task_context.push(HistoryEntry {
             request_id: format!("req-h{n}"),
             tool: Tool {
                 server: server.to_owned(),
@@ -247,7 +250,7 @@ impl ActionBuilder {
             },
             effect,
             labels: labels.iter().map(|s| (*s).to_owned()).collect(),
-            time: self.action.time.saturating_sub(1000),
+            time,
         });
         self
     }

@@ -219,7 +219,7 @@ impl Action {
             bounded_list("resource.labels", &resource.labels)?;
         }
         bounded_map("environment", &self.environment)?;
-        let arguments_len = self.arguments.to_string().len();
+        let arguments_len = json_len(&self.arguments);
         if arguments_len > MAX_ARGUMENTS_BYTES {
             return Err(ActionError::new(
                 "arguments",
@@ -232,6 +232,28 @@ impl Action {
     /// The task id, if any.
     pub fn task_id(&self) -> Option<&str> {
         self.task.as_ref().map(|t| t.id.as_str())
+    }
+}
+
+/// The length of a value's compact JSON text, counted without building the text: every
+/// decision checks it, and arguments can be large.
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Serialising a `Value` into an infallible writer cannot fail; if it ever did, report
+    // the bound as exceeded rather than pass an unchecked size.
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
     }
 }
 

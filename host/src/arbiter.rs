@@ -253,10 +253,12 @@ impl Arbiter {
             decision.elapsed_us = elapsed_us(started);
             return decision;
         }
-        let history = task_id.map(|t| self.history.entries(t)).unwrap_or_default();
-        let wit_action = action_to_wit(action, time, &history);
+        let history = task_id
+            .map(|t| self.history.snapshot(t))
+            .unwrap_or_default();
+        let wit_action = action_to_wit(action, time);
         for plugin in set.plugins() {
-            let evaluation = plugin.evaluate(&wit_action, task_id);
+            let evaluation = plugin.evaluate(&wit_action, task_id, &history);
             let config = plugin.config();
             let listing = plugin.listing();
             decision.plugins.push(PluginEntry {

@@ -15,7 +15,6 @@ wasmtime::component::bindgen!({
 pub use self::arbiter::policy::types as wit;
 
 use crate::action::Action as HostAction;
-use crate::history::HistoryEntry;
 
 /// Converts an effect for the guest.
 pub fn effect_to_wit(effect: crate::decision::Effect) -> wit::Effect {
@@ -39,8 +38,9 @@ pub fn effect_from_wit(effect: wit::Effect) -> crate::decision::Effect {
     }
 }
 
-/// Builds the WIT action from the host's action, its time and the task's history.
-pub fn action_to_wit(action: &HostAction, time: u64, history: &[HistoryEntry]) -> wit::Action {
+/// Builds the WIT action from the host's action and its time. The task's history is not
+/// part of it: plugins ask for it through `host.history` when they need it.
+pub fn action_to_wit(action: &HostAction, time: u64) -> wit::Action {
     wit::Action {
         request_id: action.request_id.clone(),
         agent: wit::Agent {
@@ -88,18 +88,5 @@ pub fn action_to_wit(action: &HostAction, time: u64, history: &[HistoryEntry]) -
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         time,
-        history: history
-            .iter()
-            .map(|h| wit::HistoryEntry {
-                request_id: h.request_id.clone(),
-                tool: wit::Tool {
-                    server: h.server.clone(),
-                    name: h.tool.clone(),
-                },
-                effect: effect_to_wit(h.effect),
-                labels: h.labels.clone(),
-                time: h.time,
-            })
-            .collect(),
     }
 }

@@ -18,7 +18,7 @@
 //! - `shared`: instances are reused across tasks. Fastest on the first call of a task,
 //!   but a plugin can carry data from one task to another: explicit per-plugin opt-in.
 //!
-//! Measured on the 2-core reference machine (see `benches/isolation.rs` and
+//! Measured on the 2-core reference machine (see `benches/plugin.rs` and
 //! BENCHMARKS.md): a fresh instance plus evaluation of a reference Rust plugin costs
 //! tens of microseconds, a reused instance a few; agents issue many actions per task,
 //! so `task` isolation pays the fresh-instance cost once per task per plugin.

@@ -6,6 +6,7 @@ use crate::config::{Isolation, PluginConfig};
 use crate::decision::{Effect, Obligation, Outcome};
 use crate::engine::Engine;
 use crate::error::LoadError;
+use crate::history::TaskSnapshot;
 use crate::instance_pool::{self, InstancePool, MAX_USES};
 use crate::sandbox::{StoreState, truncate};
 use crate::trust::TrustPolicy;
@@ -352,7 +353,12 @@ impl LoadedPlugin {
 
     /// Evaluates one action. Never fails: a fault becomes an outcome, and the instance
     /// that faulted is dropped so the next evaluation starts clean.
-    pub fn evaluate(&self, action: &wit::Action, task: Option<&str>) -> Evaluation {
+    pub fn evaluate(
+        &self,
+        action: &wit::Action,
+        task: Option<&str>,
+        history: &TaskSnapshot,
+    ) -> Evaluation {
         let started = Instant::now();
         let failure = |outcome: Outcome, reason: String| Evaluation {
             outcome,
@@ -373,11 +379,12 @@ impl LoadedPlugin {
         instance
             .store
             .set_epoch_deadline(Engine::deadline_ticks(self.config.limits.timeout));
-        instance.store.data_mut().begin_evaluation();
-        let verdict = match instance
+        instance.store.data_mut().begin_evaluation(history.clone());
+        let result = instance
             .evaluator
-            .call_evaluate(&mut instance.store, action)
-        {
+            .call_evaluate(&mut instance.store, action);
+        instance.store.data_mut().end_evaluation();
+        let verdict = match result {
             Ok(verdict) => verdict,
             Err(e) => {
                 let (outcome, reason) = self.classify(&instance.store, &e);

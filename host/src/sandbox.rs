@@ -12,6 +12,8 @@
 //! was refused so the failure is reported as `out-of-memory` rather than a generic trap.
 
 use crate::bindings::arbiter::policy::{host, types};
+use crate::bindings::effect_to_wit;
+use crate::history::TaskSnapshot;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
@@ -37,6 +39,9 @@ pub struct StoreState {
     dropped_log_lines: u32,
     wasi: Option<WasiCtx>,
     table: ResourceTable,
+    /// The task of the action being evaluated, served by `host.history` and
+    /// `host.task-labels`; empty between evaluations.
+    task: TaskSnapshot,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -59,14 +64,22 @@ impl StoreState {
             dropped_log_lines: 0,
             wasi: None,
             table: ResourceTable::new(),
+            task: TaskSnapshot::default(),
         }
     }
 
     /// Resets per-evaluation counters before an instance is reused.
-    pub fn begin_evaluation(&mut self) {
+    pub fn begin_evaluation(&mut self, task: TaskSnapshot) {
+        self.task = task;
         self.log_lines = 0;
         self.dropped_log_lines = 0;
         self.limiter.exhausted = false;
+    }
+
+    /// Forgets the evaluated action's task, so an instance shared across tasks
+    /// (`isolation = "shared"`) never shows one task's history to another.
+    pub fn end_evaluation(&mut self) {
+        self.task = TaskSnapshot::default();
     }
 }
 
@@ -142,6 +155,27 @@ impl host::Host for StoreState {
 
     fn settings(&mut self) -> String {
         self.settings.to_string()
+    }
+
+    fn history(&mut self) -> Vec<types::HistoryEntry> {
+        self.task
+            .entries
+            .iter()
+            .map(|h| types::HistoryEntry {
+                request_id: h.request_id.clone(),
+                tool: types::Tool {
+                    server: h.server.clone(),
+                    name: h.tool.clone(),
+                },
+                effect: effect_to_wit(h.effect),
+                labels: h.labels.clone(),
+                time: h.time,
+            })
+            .collect()
+    }
+
+    fn task_labels(&mut self) -> Vec<String> {
+        self.task.labels.to_vec()
     }
 }
 

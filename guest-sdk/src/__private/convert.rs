@@ -2,6 +2,7 @@
 
 use super::bindings as b;
 use super::bindings::arbiter::policy::types as t;
+use crate::task_context::TaskContext;
 use crate::{
     Action, Agent, Credential, Effect, HistoryEntry, PluginInfo, Principal, Resource, Task, Tool,
     Verdict,
@@ -72,18 +73,22 @@ pub fn action_from_wit(action: b::Action) -> Result<Action, String> {
         }),
         environment: action.environment.into_iter().collect(),
         time: action.time,
-        history: action
-            .history
-            .into_iter()
-            .map(|h| HistoryEntry {
-                request_id: h.request_id,
-                tool: tool_from_wit(h.tool),
-                effect: effect_from_wit(h.effect),
-                labels: h.labels,
-                time: h.time,
-            })
-            .collect(),
+        task_context: TaskContext::default(),
     })
+}
+
+/// Converts the host's history entries.
+pub fn history_from_wit(history: Vec<t::HistoryEntry>) -> Vec<HistoryEntry> {
+    history
+        .into_iter()
+        .map(|h| HistoryEntry {
+            request_id: h.request_id,
+            tool: tool_from_wit(h.tool),
+            effect: effect_from_wit(h.effect),
+            labels: h.labels,
+            time: h.time,
+        })
+        .collect()
 }
 
 /// Converts a verdict for the host.

@@ -335,8 +335,11 @@ static const char *decide(const json_t *settings, const evaluator_action_t *a,
     }
   }
   if (!rule && listed(settings, "egress", &tool)) {
-    for (size_t i = 0; i < a->history.len && !rule; i++) {
-      const arbiter_policy_types_history_entry_t *h = &a->history.ptr[i];
+    // Asked for only here: most calls never pay for copying the history.
+    arbiter_policy_host_list_history_entry_t history;
+    arbiter_policy_host_history(&history);
+    for (size_t i = 0; i < history.len && !rule; i++) {
+      const arbiter_policy_types_history_entry_t *h = &history.ptr[i];
       for (size_t k = 0; k < h->labels.len && !rule; k++) {
         if (str_is(&h->labels.ptr[k], "secret")) {
           obligations_t o = {.len = 0};
@@ -351,6 +354,7 @@ static const char *decide(const json_t *settings, const evaluator_action_t *a,
         }
       }
     }
+    arbiter_policy_host_list_history_entry_free(&history);
   }
   if (!rule) {
     bool prod = false;

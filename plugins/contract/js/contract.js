@@ -87,7 +87,7 @@ function decide(settings, action, redacts) {
     }
   }
   if (list("egress").includes(tool)) {
-    const h = action.history.find((entry) => entry.labels.includes("secret"));
+    const h = host.history().find((entry) => entry.labels.includes("secret"));
     if (h !== undefined) {
       return ["exfiltration", verdict("deny",
         `\`${tool}\` sends data out after \`${h.requestId}\` (\`${h.tool.server}/${h.tool.name}\`, ${h.effect}) touched a secret at ${h.time}`,

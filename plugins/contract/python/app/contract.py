@@ -89,7 +89,7 @@ def decide(settings, action, redacts):
                         Effect.DENY, f"scope `{scope}` was not delegated by {last.kind} `{last.id}`"
                     )
     if listed("egress", tool):
-        for h in action.history:
+        for h in host.history():
             if "secret" in h.labels:
                 return "exfiltration", verdict(
                     Effect.DENY,

@@ -98,7 +98,7 @@ fn decide(settings: &Value, action: &Action, redacts: &[Obligation]) -> (&'stati
     }
     if list(settings, "egress").contains(&tool.as_str())
         && let Some(h) = action
-            .history
+            .history()
             .iter()
             .find(|h| h.labels.iter().any(|l| l == "secret"))
     {

@@ -1,0 +1,127 @@
+//! What the benchmarks share: Arbiter configured with the reference plugins (optionally
+//! with extra synthetic rules for the growth benchmark), the peers, and a latency sampler
+//! for percentiles, which criterion does not report.
+
+#![allow(dead_code)]
+
+pub mod peers;
+
+use arbiter_host::{Arbiter, Config};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The trust table for the development key that `scripts/build-plugins.sh` signs with.
+pub const TRUST: &str = "[trust]\nkeys = [{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }]\n";
+
+/// Arbiter with the given reference plugins, their example settings and `isolation`
+/// (`task` is the default).
+pub fn arbiter(isolation: &str, plugins: &[&str]) -> Arbiter {
+    arbiter_with_rules(isolation, plugins, 0)
+}
+
+/// Arbiter with the given reference plugins, their example settings plus `extra`
+/// synthetic intent and scope rules (see [`peers::Rules::reference`]: intent
+/// `synthetic-{i}` allows tool `svc{i}/op{i}`, which needs scope `svc{i}:use`).
+/// The synthetic scope rules come *first*, so every lookup of a real tool scans them.
+pub fn arbiter_with_rules(isolation: &str, plugins: &[&str], extra: usize) -> Arbiter {
+    let mut toml = format!("[defaults]\ntimeout_ms = 100\n{TRUST}");
+    let dir = root().join("target/bench-settings");
+    std::fs::create_dir_all(&dir).expect("target/bench-settings");
+    for plugin in plugins {
+        let file = dir.join(format!("{plugin}-{extra}.json"));
+        std::fs::write(&file, settings(plugin, extra).to_string()).expect("settings file");
+        toml.push_str(&format!(
+            "[[plugin]]\nname = \"{plugin}\"\npath = \"build/plugins/{plugin}.wasm\"\n\
+             isolation = \"{isolation}\"\nsettings_file = {:?}\n",
+            file.display().to_string()
+        ));
+    }
+    let config = Config::from_toml(&toml, &root()).expect("benchmark config");
+    Arbiter::new(&config).expect("run scripts/build-plugins.sh first")
+}
+
+/// A plugin's example settings with `extra` synthetic rules.
+pub fn settings(plugin: &str, extra: usize) -> Value {
+    let path = root().join(format!("plugins/{plugin}/example-settings.json"));
+    let text = std::fs::read_to_string(&path).expect("example settings");
+    let mut settings: Value = serde_json::from_str(&text).expect("example settings JSON");
+    match plugin {
+        "intent" => {
+            let intents = settings["intents"].as_object_mut().expect("intents");
+            for i in 0..extra {
+                intents.insert(
+                    format!("synthetic-{i}"),
+                    json!({"description": "synthetic", "tools": [{"tool": format!("svc{i}/op{i}")}]}),
+                );
+            }
+        }
+        "scope" => {
+            let rules = settings["rules"].as_array_mut().expect("rules");
+            let synthetic = (0..extra).map(
+                |i| json!({"tools": [format!("svc{i}/op{i}")], "scopes": [format!("svc{i}:use")]}),
+            );
+            let real = std::mem::take(rules);
+            rules.extend(synthetic);
+            rules.extend(real);
+        }
+        _ => {}
+    }
+    settings
+}
+
+/// The benchmark input as a JSON text with its task id replaced, so each decision can
+/// belong to a new task.
+pub fn with_task_id(json: &str, task: &str) -> String {
+    let mut value: Value = serde_json::from_str(json).expect("input JSON");
+    value["task"]["id"] = Value::String(task.to_owned());
+    value.to_string()
+}
+
+/// Latency percentiles of `f`, from `samples` timed calls after `samples / 10` warm-up
+/// calls. Criterion reports a mean and its confidence interval; the targets are about
+/// the median and the tail, so those are measured here, one call at a time.
+pub fn percentiles(samples: usize, mut f: impl FnMut()) -> Percentiles {
+    for _ in 0..samples / 10 {
+        f();
+    }
+    let mut times: Vec<u64> = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        f();
+        times.push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    times.sort_unstable();
+    let at = |q: f64| {
+        let index = ((times.len() as f64 - 1.0) * q).round() as usize;
+        times[index.min(times.len() - 1)] as f64 / 1000.0
+    };
+    Percentiles {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+    }
+}
+
+/// Latency percentiles, µs.
+#[derive(Debug, Clone, Copy)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:>8.2} µs   p90 {:>8.2} µs   p99 {:>8.2} µs",
+            self.p50, self.p90, self.p99
+        )
+    }
+}
