@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
 /// Largest accepted string field, in bytes (arguments excepted).
 pub const MAX_FIELD_BYTES: usize = 64 * 1024;
@@ -187,9 +188,9 @@ impl Action {
         bounded_map("agent.claims", &self.agent.claims)?;
         bounded_len("delegation", self.delegation.len())?;
         for (i, p) in self.delegation.iter().enumerate() {
-            non_empty(&format!("delegation[{i}].id"), &p.id)?;
-            non_empty(&format!("delegation[{i}].kind"), &p.kind)?;
-            bounded_list(&format!("delegation[{i}].scopes"), &p.scopes)?;
+            non_empty(format_args!("delegation[{i}].id"), &p.id)?;
+            non_empty(format_args!("delegation[{i}].kind"), &p.kind)?;
+            bounded_list(format_args!("delegation[{i}].scopes"), &p.scopes)?;
         }
         if let Some(task) = &self.task {
             non_empty("task.id", &task.id)?;
@@ -267,37 +268,40 @@ fn json_error(path: String, error: &serde_json::Error) -> ActionError {
     ActionError::new(field, error.to_string())
 }
 
-fn non_empty(field: &str, value: &str) -> Result<(), ActionError> {
+// Field names are `Display` so that indexed names (`delegation[2].id`) are only
+// formatted when there is an error to report, not for every field of every action.
+
+fn non_empty(field: impl Display, value: &str) -> Result<(), ActionError> {
     if value.trim().is_empty() {
-        return Err(ActionError::new(field, "must be a non-empty string"));
+        return Err(ActionError::new(field.to_string(), "must be a non-empty string"));
     }
     bounded(field, value)
 }
 
-fn bounded(field: &str, value: &str) -> Result<(), ActionError> {
+fn bounded(field: impl Display, value: &str) -> Result<(), ActionError> {
     if value.len() > MAX_FIELD_BYTES {
         return Err(ActionError::new(
-            field,
+            field.to_string(),
             format!("{} bytes, expected at most {MAX_FIELD_BYTES}", value.len()),
         ));
     }
     Ok(())
 }
 
-fn bounded_len(field: &str, len: usize) -> Result<(), ActionError> {
+fn bounded_len(field: impl Display, len: usize) -> Result<(), ActionError> {
     if len > MAX_LIST_LEN {
         return Err(ActionError::new(
-            field,
+            field.to_string(),
             format!("{len} entries, expected at most {MAX_LIST_LEN}"),
         ));
     }
     Ok(())
 }
 
-fn bounded_list(field: &str, values: &[String]) -> Result<(), ActionError> {
-    bounded_len(field, values.len())?;
+fn bounded_list(field: impl Display, values: &[String]) -> Result<(), ActionError> {
+    bounded_len(&field, values.len())?;
     for (i, v) in values.iter().enumerate() {
-        bounded(&format!("{field}[{i}]"), v)?;
+        bounded(format_args!("{field}[{i}]"), v)?;
     }
     Ok(())
 }
@@ -305,8 +309,8 @@ fn bounded_list(field: &str, values: &[String]) -> Result<(), ActionError> {
 fn bounded_map(field: &str, map: &BTreeMap<String, String>) -> Result<(), ActionError> {
     bounded_len(field, map.len())?;
     for (k, v) in map {
-        bounded(&format!("{field}.{k}"), k)?;
-        bounded(&format!("{field}.{k}"), v)?;
+        bounded(format_args!("{field}.{k}"), k)?;
+        bounded(format_args!("{field}.{k}"), v)?;
     }
     Ok(())
 }

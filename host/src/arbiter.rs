@@ -280,6 +280,9 @@ impl Arbiter {
                 elapsed_us: evaluation.elapsed_us,
             });
         }
+        // Release this decision's snapshot before recording, so the task's entries are
+        // appended in place rather than copied (they are shared copy-on-write).
+        drop(history);
         let combined = combine(&decision.plugins, set.when_all_abstain());
         decision.effect = combined.effect;
         decision.reason = combined.reason;
