@@ -119,6 +119,25 @@ fn latency(_: &mut Criterion) {
         black_box(arbiter.decide_json(&new_task_inputs[n - 1]).unwrap());
     });
     println!("  arbiter json, new task     {new_task}");
+    // New tasks arriving one per millisecond (1,000 new tasks/s, each decision then idle
+    // until the next): the prewarm thread has time to refill, as on a gateway that is not
+    // saturated. Measured with the default `prewarm = 2` and with prewarming off.
+    for prewarm in [2, 0] {
+        let paced = support::arbiter_prewarm("task", PLUGINS, prewarm);
+        let mut n = 0usize;
+        let spaced = support::percentiles_with_setup(
+            2_000,
+            || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                n += 1;
+                support::with_task_id(INPUTS[n % INPUTS.len()].1, &format!("p{n}"))
+            },
+            |input| {
+                black_box(paced.decide_json(&input).unwrap());
+            },
+        );
+        println!("  arbiter json, new task every 1 ms, prewarm {prewarm}: {spaced}");
+    }
     let cedar_json = support::percentiles(SAMPLES, || {
         black_box(cedar.decide_json(next()).unwrap());
     });

@@ -39,10 +39,8 @@ fn root() -> PathBuf {
 }
 
 fn arbiter(engine: &Engine, twin: &str, isolation: &str) -> Arbiter {
-    // One history entry at most: a reused instance would otherwise see the task's history
-    // grow with every iteration and the bench would measure lifting 64 history entries.
     let toml = format!(
-        "[history]\nmax_entries_per_task = 1\n[[plugin]]\nname = \"contract\"\npath = \"build/plugins/contract-{twin}.wasm\"\n\
+        "[trust]\nkeys = [{{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }}]\n[[plugin]]\nname = \"contract\"\npath = \"build/plugins/contract-{twin}.wasm\"\n\
          settings_file = \"tests/conformance/settings.json\"\nisolation = \"{isolation}\"\n"
     );
     let config = Config::from_toml(&toml, &root()).unwrap();

@@ -1,8 +1,9 @@
 //! One plugin at a time: what evaluation costs under each isolation mode, and what
 //! loading a component costs, compiled from its bytes or from a precompiled artifact.
 //!
-//! - `plugin/<name>/fresh`: isolation `decision`: a new store and instance per
-//!   evaluation (what the first action of every task pays under `task` isolation).
+//! - `plugin/<name>/fresh`: isolation `decision` with `prewarm = 0`: a new store and
+//!   instance per evaluation, made on the request path (what the first action of every
+//!   task pays under `task` isolation when no prewarmed instance is ready).
 //! - `plugin/<name>/task-reuse`: isolation `task` (the default), later actions of the
 //!   same task (the task's history grows to its bound of 64 entries).
 //! - `plugin/<name>/shared-new-task`: isolation `shared` (opt-in), a new task each time.
@@ -47,7 +48,7 @@ fn evaluate(c: &mut Criterion) {
     let counter = AtomicU64::new(0);
     for plugin in PLUGINS {
         let mut group = c.benchmark_group(format!("plugin/{plugin}"));
-        let fresh = support::arbiter("decision", &[plugin]);
+        let fresh = support::arbiter_prewarm("decision", &[plugin], 0);
         group.bench_function("fresh", |b| b.iter(|| black_box(fresh.decide(&action))));
         let task = support::arbiter("task", &[plugin]);
         task.decide(&action);

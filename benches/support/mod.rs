@@ -30,7 +30,25 @@ pub fn arbiter(isolation: &str, plugins: &[&str]) -> Arbiter {
 /// `synthetic-{i}` allows tool `svc{i}/op{i}`, which needs scope `svc{i}:use`).
 /// The synthetic scope rules come *first*, so every lookup of a real tool scans them.
 pub fn arbiter_with_rules(isolation: &str, plugins: &[&str], extra: usize) -> Arbiter {
-    let mut toml = format!("[defaults]\ntimeout_ms = 100\n{TRUST}");
+    arbiter_with(isolation, plugins, extra, None)
+}
+
+/// Arbiter with the reference plugins and `prewarm` spare instances per plugin
+/// (`None`: the default).
+pub fn arbiter_prewarm(isolation: &str, plugins: &[&str], prewarm: usize) -> Arbiter {
+    arbiter_with(isolation, plugins, 0, Some(prewarm))
+}
+
+fn arbiter_with(
+    isolation: &str,
+    plugins: &[&str],
+    extra: usize,
+    prewarm: Option<usize>,
+) -> Arbiter {
+    let prewarm = prewarm
+        .map(|n| format!("prewarm = {n}\n"))
+        .unwrap_or_default();
+    let mut toml = format!("[defaults]\ntimeout_ms = 100\n{prewarm}{TRUST}");
     let dir = root().join("target/bench-settings");
     std::fs::create_dir_all(&dir).expect("target/bench-settings");
     for plugin in plugins {
@@ -87,13 +105,23 @@ pub fn with_task_id(json: &str, task: &str) -> String {
 /// calls. Criterion reports a mean and its confidence interval; the targets are about
 /// the median and the tail, so those are measured here, one call at a time.
 pub fn percentiles(samples: usize, mut f: impl FnMut()) -> Percentiles {
+    percentiles_with_setup(samples, || (), |()| f())
+}
+
+/// Like [`percentiles`], with an untimed `setup` before each timed call of `f`.
+pub fn percentiles_with_setup<I>(
+    samples: usize,
+    mut setup: impl FnMut() -> I,
+    mut f: impl FnMut(I),
+) -> Percentiles {
     for _ in 0..samples / 10 {
-        f();
+        f(setup());
     }
     let mut times: Vec<u64> = Vec::with_capacity(samples);
     for _ in 0..samples {
+        let input = setup();
         let started = Instant::now();
-        f();
+        f(input);
         times.push(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
     times.sort_unstable();

@@ -92,6 +92,24 @@ where
 #[cfg(target_arch = "wasm32")]
 pub use convert::{action_from_wit, info_to_wit, verdict_to_wit};
 
+/// Validates settings; when they are this plugin's own settings (the host validates
+/// those at load and when it prewarms an instance), keeps them parsed, so the instance's
+/// first evaluation does not parse them again.
+#[cfg(target_arch = "wasm32")]
+pub fn validate_and_keep<P: Policy>(
+    cell: &'static OnceLock<Result<P::Settings, String>>,
+    text: String,
+) -> Result<(), String>
+where
+    P::Settings: Send + Sync + 'static,
+{
+    let parsed = crate::policy::parse_settings::<P>(&text)?;
+    if cell.get().is_none() && text == bindings::arbiter::policy::host::settings() {
+        let _ = cell.set(Ok(parsed));
+    }
+    Ok(())
+}
+
 /// The task's recent history, from the host.
 #[cfg(target_arch = "wasm32")]
 pub fn host_history() -> Vec<crate::HistoryEntry> {
@@ -129,7 +147,7 @@ macro_rules! export_policy {
                 fn validate(
                     settings: ::std::string::String,
                 ) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::policy_parse_settings::<$policy>(&settings).map(|_| ())
+                    $crate::__private::validate_and_keep::<$policy>(&__SETTINGS, settings)
                 }
 
                 fn evaluate(action: __b::Action) -> __b::Verdict {

@@ -273,7 +273,10 @@ fn json_error(path: String, error: &serde_json::Error) -> ActionError {
 
 fn non_empty(field: impl Display, value: &str) -> Result<(), ActionError> {
     if value.trim().is_empty() {
-        return Err(ActionError::new(field.to_string(), "must be a non-empty string"));
+        return Err(ActionError::new(
+            field.to_string(),
+            "must be a non-empty string",
+        ));
     }
     bounded(field, value)
 }

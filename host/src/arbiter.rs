@@ -20,6 +20,7 @@ use crate::error::LoadError;
 use crate::history::{HistoryEntry, TaskHistory};
 use crate::plugin::PluginListing;
 use crate::policy_set::PolicySet;
+use crate::prewarm::Prewarmer;
 use crate::reload::{ReloadReport, ReloadStatus, ReloadTrigger};
 use crate::watcher::{PolicyWatcher, WatchError};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct Arbiter {
     required: Vec<String>,
     /// Files to watch for changes (from the config the host started with).
     watch_paths: Vec<PathBuf>,
+    /// Refills the plugins' spare instances off the request path.
+    prewarmer: Prewarmer,
 }
 
 impl Arbiter {
@@ -66,10 +69,12 @@ impl Arbiter {
                 .map_err(|e| LoadError::Cache(e.to_string()))?;
             engine.set_artifact_cache(Some(Arc::new(cache)));
         }
-        let set = PolicySet::load(&engine, config, 1)?;
+        let set = Arc::new(PolicySet::load(&engine, config, 1)?);
+        let prewarmer = Prewarmer::start()?;
+        prewarmer.request(&set);
         Ok(Self {
             engine,
-            set: RwLock::new(Arc::new(set)),
+            set: RwLock::new(set),
             history: TaskHistory::new(config.history),
             source: None,
             reload_lock: Mutex::new(()),
@@ -81,6 +86,7 @@ impl Arbiter {
                 .map(|p| p.name.clone())
                 .collect(),
             watch_paths: config.watch_paths.clone(),
+            prewarmer,
         })
     }
 
@@ -132,6 +138,7 @@ impl Arbiter {
         }
         let generation = self.policy_set().generation().saturating_add(1);
         let set = Arc::new(PolicySet::load(&self.engine, config, generation)?);
+        self.prewarmer.request(&set);
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
         Ok(generation)
     }
@@ -279,6 +286,9 @@ impl Arbiter {
                 labels: evaluation.labels,
                 elapsed_us: evaluation.elapsed_us,
             });
+        }
+        if set.wants_spares() {
+            self.prewarmer.request(&set);
         }
         // Release this decision's snapshot before recording, so the task's entries are
         // appended in place rather than copied (they are shared copy-on-write).

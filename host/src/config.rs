@@ -9,6 +9,7 @@
 //! instantiate_timeout_ms = 250  # deadline for creating a fresh instance
 //! memory_limit_mib = 64       # per-instance linear memory cap
 //! isolation = "task"          # task | decision | shared
+//! prewarm = 2                 # ready instances kept per plugin for new tasks (0..=64)
 //!
 //! [history]
 //! max_entries_per_task = 64
@@ -54,6 +55,12 @@ pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 64;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 /// Largest memory cap a plugin may be given.
 pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
+/// Default number of prewarmed instances per plugin: enough for a burst of new tasks on
+/// a 2-core host, few enough that idle memory stays small (a Rust plugin instance holds
+/// a megabyte or two).
+pub const DEFAULT_PREWARM: usize = 2;
+/// Upper bound on `prewarm`.
+pub const MAX_PREWARM: usize = 64;
 
 /// Errors in the configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +224,8 @@ pub struct RawDefaults {
     pub memory_limit_mib: Option<u64>,
     /// Default isolation; `shared` is refused here (it must be chosen per plugin).
     pub isolation: Option<Isolation>,
+    /// Default number of prewarmed instances per plugin.
+    pub prewarm: Option<usize>,
 }
 
 /// `[history]`.
@@ -249,6 +258,8 @@ pub struct RawPlugin {
     pub memory_limit_mib: Option<u64>,
     /// Instance sharing.
     pub isolation: Option<Isolation>,
+    /// Prewarmed instances kept ready.
+    pub prewarm: Option<usize>,
     /// Inline settings (a table), passed to the plugin as JSON.
     pub settings: Option<Value>,
     /// Settings from a JSON file, relative to the config file.
@@ -335,6 +346,9 @@ pub struct PluginConfig {
     pub limits: Limits,
     /// Instance sharing.
     pub isolation: Isolation,
+    /// Fresh, never-used instances kept ready off the request path (see
+    /// `crate::prewarm`), so the first action of a task does not wait for instantiation.
+    pub prewarm: usize,
     /// Settings as JSON text.
     pub settings_json: String,
     /// Whether a reload may drop this plugin (`false`) or not (`true`).
@@ -397,6 +411,7 @@ impl Config {
             ),
         )?;
         let default_memory = check_memory("defaults.memory_limit_mib", defaults.memory_limit_mib)?;
+        let default_prewarm = check_prewarm("defaults.prewarm", defaults.prewarm)?;
         let history = HistoryConfig {
             max_entries_per_task: positive(
                 "history.max_entries_per_task",
@@ -476,6 +491,10 @@ impl Config {
                     memory_bytes,
                 },
                 isolation: p.isolation.or(defaults.isolation).unwrap_or_default(),
+                prewarm: match p.prewarm {
+                    Some(_) => check_prewarm(&key("prewarm"), p.prewarm)?,
+                    None => default_prewarm,
+                },
                 settings_json,
                 required: p.required.unwrap_or(false),
                 settings_file: settings_path,
@@ -546,6 +565,17 @@ fn check_memory(key: &str, value: Option<u64>) -> Result<usize, ConfigError> {
         ));
     }
     Ok(mib(n))
+}
+
+fn check_prewarm(key: &str, value: Option<usize>) -> Result<usize, ConfigError> {
+    let n = value.unwrap_or(DEFAULT_PREWARM);
+    if n > MAX_PREWARM {
+        return Err(invalid(
+            key,
+            format!("{n} instances, expected 0 to {MAX_PREWARM}"),
+        ));
+    }
+    Ok(n)
 }
 
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {

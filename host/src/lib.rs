@@ -42,6 +42,7 @@ pub mod history;
 pub mod instance_pool;
 pub mod plugin;
 pub mod policy_set;
+pub mod prewarm;
 pub mod reload;
 pub mod sandbox;
 pub mod server;

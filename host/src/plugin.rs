@@ -13,7 +13,8 @@ use crate::trust::TrustPolicy;
 use crate::verified::{SignatureStatus, VerifiedModule, verify_module};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker};
@@ -98,6 +99,13 @@ pub struct LoadedPlugin {
     engine: wasmtime::Engine,
     pre: EvaluatorPre<StoreState>,
     pool: InstancePool<Instance>,
+    /// Fresh instances made ahead of time (see [`crate::prewarm`]).
+    spares: Mutex<Vec<Instance>>,
+    /// Fewer spares than `config.prewarm`: a refill is wanted.
+    wants_spares: AtomicBool,
+    /// Prewarming failed once; not retried for this load of the plugin (decisions
+    /// instantiate on demand and report the error themselves).
+    prewarm_failed: AtomicBool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -193,6 +201,9 @@ impl LoadedPlugin {
             engine: engine.wasmtime().clone(),
             pre,
             pool: InstancePool::new(config.isolation, instance_pool::DEFAULT_CAPACITY),
+            spares: Mutex::new(Vec::new()),
+            wants_spares: AtomicBool::new(config.prewarm > 0),
+            prewarm_failed: AtomicBool::new(false),
         };
         // describe() and validate() run in throwaway instances under the plugin's memory
         // cap and a load-time deadline, so a plugin that loops or explodes at load time is
@@ -282,6 +293,70 @@ impl LoadedPlugin {
         self.pool.forget_task(task);
     }
 
+    /// Spare (prewarmed, never used) instances ready now.
+    pub fn spare_instances(&self) -> usize {
+        self.lock_spares().len()
+    }
+
+    /// Whether this plugin has fewer spares than configured.
+    pub fn wants_spares(&self) -> bool {
+        self.wants_spares.load(Ordering::Relaxed)
+    }
+
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
+        // A poisoned lock only means a thread panicked while pushing or popping; the
+        // vector is intact.
+        self.spares.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_spare(&self) -> Option<Instance> {
+        if self.config.prewarm == 0 {
+            return None;
+        }
+        let spare = self.lock_spares().pop();
+        if !self.prewarm_failed.load(Ordering::Relaxed) {
+            self.wants_spares.store(true, Ordering::Relaxed);
+        }
+        spare
+    }
+
+    /// Makes fresh instances until `prewarm` are ready. Runs on the prewarm thread: each
+    /// spare is instantiated and given `validate(settings)` under the load-time deadline,
+    /// exactly as at load, and has seen no action.
+    pub fn refill_spares(&self) {
+        let target = self.config.prewarm;
+        self.wants_spares.store(false, Ordering::Relaxed);
+        while target > 0 && self.lock_spares().len() < target {
+            match self.prewarmed_instance() {
+                Ok(instance) => self.lock_spares().push(instance),
+                Err(message) => {
+                    self.prewarm_failed.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        plugin = %self.config.name,
+                        error = %message,
+                        "cannot prewarm instances; they are created on demand"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn prewarmed_instance(&self) -> Result<Instance, String> {
+        let deadline = self.config.limits.timeout.max(LOAD_DEADLINE);
+        let mut instance = self
+            .instantiate_with_deadline(deadline)
+            .map_err(|(_, message)| message)?;
+        match instance
+            .evaluator
+            .call_validate(&mut instance.store, &self.config.settings_json)
+        {
+            Ok(Ok(())) => Ok(instance),
+            Ok(Err(message)) => Err(format!("validate() refused the settings: {message}")),
+            Err(e) => Err(self.classify(&instance.store, &e).1),
+        }
+    }
+
     /// A fresh instance in a fresh store, under the instantiation deadline (set before
     /// instantiating, so a plugin whose start-up code spins is stopped too). It is
     /// separate from the evaluation deadline because instantiation cost grows with the
@@ -368,7 +443,7 @@ impl LoadedPlugin {
             labels: Vec::new(),
             elapsed_us: elapsed_us(started),
         };
-        let mut instance = match self.pool.take(task) {
+        let mut instance = match self.pool.take(task).or_else(|| self.take_spare()) {
             Some(instance) => instance,
             None => match self.instantiate() {
                 Ok(instance) => instance,

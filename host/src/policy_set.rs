@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::plugin::{LoadedPlugin, PluginListing, linker};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Loaded plugins plus the combining defaults, tagged with a generation.
 #[derive(Debug)]
@@ -14,6 +15,8 @@ pub struct PolicySet {
     digest: String,
     plugins: Vec<LoadedPlugin>,
     when_all_abstain: DefaultEffect,
+    /// A refill of spare instances is queued with the prewarmer.
+    refill_queued: AtomicBool,
 }
 
 impl PolicySet {
@@ -39,6 +42,7 @@ impl PolicySet {
             digest: format!("sha256:{}", hex::encode(hasher.finalize())),
             plugins,
             when_all_abstain: config.when_all_abstain,
+            refill_queued: AtomicBool::new(false),
         })
     }
 
@@ -60,6 +64,21 @@ impl PolicySet {
     /// Effect when all enforcing plugins abstain.
     pub fn when_all_abstain(&self) -> DefaultEffect {
         self.when_all_abstain
+    }
+
+    /// Whether any plugin has fewer spare instances than it should.
+    pub fn wants_spares(&self) -> bool {
+        self.plugins.iter().any(LoadedPlugin::wants_spares)
+    }
+
+    /// Marks a refill as queued; `false` if one already was.
+    pub(crate) fn claim_refill(&self) -> bool {
+        !self.refill_queued.swap(true, Ordering::AcqRel)
+    }
+
+    /// Allows the next refill request to be queued.
+    pub(crate) fn release_refill(&self) {
+        self.refill_queued.store(false, Ordering::Release);
     }
 
     /// Listings of all plugins.

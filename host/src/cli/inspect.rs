@@ -189,6 +189,7 @@ pub fn run(args: &InspectArgs) -> Result<u8> {
                     ..Limits::default()
                 },
                 isolation: Isolation::Decision,
+                prewarm: 0,
                 settings_json: "{}".to_owned(),
                 required: false,
                 settings_file: None,
