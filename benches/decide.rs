@@ -138,6 +138,22 @@ fn latency(_: &mut Criterion) {
         );
         println!("  arbiter json, new task every 1 ms, prewarm {prewarm}: {spaced}");
     }
+    // The control for the paced runs: the same pacing within one task (reused
+    // instances), which shows what idling between decisions costs by itself.
+    let paced = support::arbiter("task", PLUGINS);
+    let mut n = 0usize;
+    let control = support::percentiles_with_setup(
+        2_000,
+        || {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            n += 1;
+            INPUTS[n % INPUTS.len()].1
+        },
+        |input| {
+            black_box(paced.decide_json(input).unwrap());
+        },
+    );
+    println!("  arbiter json, same task every 1 ms (control): {control}");
     let cedar_json = support::percentiles(SAMPLES, || {
         black_box(cedar.decide_json(next()).unwrap());
     });

@@ -21,7 +21,9 @@
 //! Measured on the 2-core reference machine (see `benches/plugin.rs` and
 //! BENCHMARKS.md): a fresh instance plus evaluation of a reference Rust plugin costs
 //! tens of microseconds, a reused instance a few; agents issue many actions per task,
-//! so `task` isolation pays the fresh-instance cost once per task per plugin.
+//! so `task` isolation pays the fresh-instance cost once per task per plugin, and
+//! [`crate::prewarm`] moves even that off the request path when a core is free: a new
+//! task is handed a spare instance made ahead of time, which has seen no action at all.
 
 use crate::config::Isolation;
 use std::collections::{BTreeMap, HashMap};
