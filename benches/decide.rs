@@ -95,6 +95,11 @@ fn peers(c: &mut Criterion) {
 /// Percentiles over all inputs in turn, one decision per sample.
 fn latency(_: &mut Criterion) {
     const SAMPLES: usize = 20_000;
+    // Set when profiling one criterion benchmark (`--profile-time`), so the profile holds
+    // only that benchmark.
+    if std::env::var_os("ARBITER_BENCH_SKIP_LATENCY").is_some() {
+        return;
+    }
     let arbiter = support::arbiter("task", PLUGINS);
     let rules = Rules::reference(0);
     let cedar = CedarPeer::new(&rules).unwrap();
