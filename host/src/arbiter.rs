@@ -11,7 +11,7 @@
 
 use crate::action::{Action, ActionError};
 use crate::artifact_cache::ArtifactCache;
-use crate::bindings::action_to_wit;
+use crate::bindings::ActionLists;
 use crate::combine::{combine, effective_effect};
 use crate::config::{Config, Mode};
 use crate::decision::{Decision, DecisionEffect, Effect, PluginEntry};
@@ -263,7 +263,9 @@ impl Arbiter {
         let history = task_id
             .map(|t| self.history.snapshot(t))
             .unwrap_or_default();
-        let wit_action = action_to_wit(action, time);
+        let lists = ActionLists::new(action);
+        let delegation = lists.delegation(action);
+        let wit_action = lists.action(action, &delegation, time);
         for plugin in set.plugins() {
             let evaluation = plugin.evaluate(&wit_action, task_id, &history);
             let config = plugin.config();

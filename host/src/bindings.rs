@@ -10,6 +10,11 @@
 wasmtime::component::bindgen!({
     path: "../wit/policy-0.1.0",
     world: "evaluator",
+    // The action is lowered straight from the host's parsed action, borrowing its
+    // strings instead of cloning them for every decision.
+    ownership: Borrowing {
+        duplicate_if_necessary: true
+    },
 });
 
 pub use self::arbiter::policy::types as wit;
@@ -38,55 +43,101 @@ pub fn effect_from_wit(effect: wit::Effect) -> crate::decision::Effect {
     }
 }
 
-/// Builds the WIT action from the host's action and its time. The task's history is not
-/// part of it: plugins ask for it through `host.history` when they need it.
-pub fn action_to_wit(action: &HostAction, time: u64) -> wit::Action {
-    wit::Action {
-        request_id: action.request_id.clone(),
-        agent: wit::Agent {
-            id: action.agent.id.clone(),
-            attestation: action.agent.attestation.clone(),
-            claims: action
-                .agent
-                .claims
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        },
-        delegation: action
+/// The lists of a host action as the borrowed slices the WIT action is made of, plus its
+/// arguments as JSON text. Built once per decision; the WIT action borrows from it and
+/// from the host action, so lowering copies each string straight into the guest, with no
+/// clone on the host.
+#[derive(Debug)]
+pub struct ActionLists<'a> {
+    claims: Vec<(&'a str, &'a str)>,
+    delegation_scopes: Vec<Vec<&'a str>>,
+    credential_scopes: Vec<&'a str>,
+    resource_labels: Vec<&'a str>,
+    environment: Vec<(&'a str, &'a str)>,
+    arguments: String,
+}
+
+fn strs(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+impl<'a> ActionLists<'a> {
+    /// Gathers the lists of `action`.
+    pub fn new(action: &'a HostAction) -> Self {
+        Self {
+            claims: pairs(&action.agent.claims),
+            delegation_scopes: action.delegation.iter().map(|p| strs(&p.scopes)).collect(),
+            credential_scopes: action
+                .credential
+                .as_ref()
+                .map(|c| strs(&c.scopes))
+                .unwrap_or_default(),
+            resource_labels: action
+                .resource
+                .as_ref()
+                .map(|r| strs(&r.labels))
+                .unwrap_or_default(),
+            environment: pairs(&action.environment),
+            arguments: action.arguments.to_string(),
+        }
+    }
+
+    /// The delegation chain, borrowing from `action` and these lists.
+    pub fn delegation<'b>(&'b self, action: &'b HostAction) -> Vec<wit::Principal<'b>> {
+        action
             .delegation
             .iter()
-            .map(|p| wit::Principal {
-                id: p.id.clone(),
-                kind: p.kind.clone(),
-                scopes: p.scopes.clone(),
+            .zip(&self.delegation_scopes)
+            .map(|(p, scopes)| wit::Principal {
+                id: &p.id,
+                kind: &p.kind,
+                scopes,
             })
-            .collect(),
-        task: action.task.as_ref().map(|t| wit::Task {
-            id: t.id.clone(),
-            intent: t.intent.clone(),
-            started_at: t.started_at,
-            expires_at: t.expires_at,
-        }),
-        tool: wit::Tool {
-            server: action.tool.server.clone(),
-            name: action.tool.name.clone(),
-        },
-        arguments: action.arguments.to_string(),
-        credential: action.credential.as_ref().map(|c| wit::Credential {
-            scopes: c.scopes.clone(),
-            expires_at: c.expires_at,
-            audience: c.audience.clone(),
-        }),
-        resource: action.resource.as_ref().map(|r| wit::Resource {
-            id: r.id.clone(),
-            labels: r.labels.clone(),
-        }),
-        environment: action
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        time,
+            .collect()
     }
+
+    /// The WIT action for `action` at `time`, with its `delegation` from
+    /// [`ActionLists::delegation`].
+    pub fn action<'b>(
+        &'b self,
+        action: &'b HostAction,
+        delegation: &'b [wit::Principal<'b>],
+        time: u64,
+    ) -> wit::Action<'b> {
+        wit::Action {
+            request_id: &action.request_id,
+            agent: wit::Agent {
+                id: &action.agent.id,
+                attestation: &action.agent.attestation,
+                claims: &self.claims,
+            },
+            delegation,
+            task: action.task.as_ref().map(|t| wit::Task {
+                id: &t.id,
+                intent: &t.intent,
+                started_at: t.started_at,
+                expires_at: t.expires_at,
+            }),
+            tool: wit::ToolParam {
+                server: &action.tool.server,
+                name: &action.tool.name,
+            },
+            arguments: &self.arguments,
+            credential: action.credential.as_ref().map(|c| wit::Credential {
+                scopes: &self.credential_scopes,
+                expires_at: c.expires_at,
+                audience: c.audience.as_deref(),
+            }),
+            resource: action.resource.as_ref().map(|r| wit::Resource {
+                id: &r.id,
+                labels: &self.resource_labels,
+            }),
+            environment: &self.environment,
+            time,
+        }
+    }
+}
+
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }

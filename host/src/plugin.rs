@@ -457,7 +457,7 @@ impl LoadedPlugin {
         instance.store.data_mut().begin_evaluation(history.clone());
         let result = instance
             .evaluator
-            .call_evaluate(&mut instance.store, action);
+            .call_evaluate(&mut instance.store, action.clone());
         instance.store.data_mut().end_evaluation();
         let verdict = match result {
             Ok(verdict) => verdict,

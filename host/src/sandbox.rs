@@ -163,7 +163,7 @@ impl host::Host for StoreState {
             .iter()
             .map(|h| types::HistoryEntry {
                 request_id: h.request_id.clone(),
-                tool: types::Tool {
+                tool: types::ToolResult {
                     server: h.server.clone(),
                     name: h.tool.clone(),
                 },
