@@ -16,6 +16,8 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+static SETTINGS_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The trust table for the development key that `scripts/build-plugins.sh` signs with.
 pub const TRUST: &str = "[trust]\nkeys = [{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }]\n";
 
@@ -53,7 +55,15 @@ fn arbiter_with(
     std::fs::create_dir_all(&dir).expect("target/bench-settings");
     for plugin in plugins {
         let file = dir.join(format!("{plugin}-{extra}.json"));
-        std::fs::write(&file, settings(plugin, extra).to_string()).expect("settings file");
+        // Tests build hosts from several threads: write aside and rename, so a reader
+        // never sees a half-written file.
+        let unique = SETTINGS_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let aside = dir.join(format!(
+            "{plugin}-{extra}.json.{}-{unique}",
+            std::process::id()
+        ));
+        std::fs::write(&aside, settings(plugin, extra).to_string()).expect("settings file");
+        std::fs::rename(&aside, &file).expect("settings file");
         toml.push_str(&format!(
             "[[plugin]]\nname = \"{plugin}\"\npath = \"build/plugins/{plugin}.wasm\"\n\
              isolation = \"{isolation}\"\nsettings_file = {:?}\n",
