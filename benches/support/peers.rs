@@ -352,14 +352,23 @@ fn cedar_tool(tool: &str) -> String {
     format!("Tool::{}", quote(tool))
 }
 
+/// `items` rendered by `item`, separated by commas, between `open` and `close`.
+fn joined<'a>(
+    items: impl IntoIterator<Item = &'a String>,
+    item: fn(&str) -> String,
+    open: &str,
+    close: &str,
+) -> String {
+    let inner: Vec<String> = items.into_iter().map(|s| item(s)).collect();
+    format!("{open}{}{close}", inner.join(", "))
+}
+
 fn cedar_string_set<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let inner: Vec<String> = items.into_iter().map(|s| quote(s)).collect();
-    format!("[{}]", inner.join(", "))
+    joined(items, quote, "[", "]")
 }
 
 fn cedar_tool_set<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let inner: Vec<String> = items.into_iter().map(|s| cedar_tool(s)).collect();
-    format!("[{}]", inner.join(", "))
+    joined(items, cedar_tool, "[", "]")
 }
 
 /// The Cedar policy set for `rules`.
@@ -543,8 +552,7 @@ fn cedar_sensitivity_rules(out: &mut String, rules: &Rules) {
 }
 
 fn rego_string_set<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let inner: Vec<String> = items.into_iter().map(|s| quote(s)).collect();
-    format!("{{{}}}", inner.join(", "))
+    joined(items, quote, "{", "}")
 }
 
 /// The Rego (v1 syntax) policy for `rules`; the input is the action JSON and

@@ -221,8 +221,10 @@ impl Arbiter {
 
     /// Parses an action from JSON and decides it.
     pub fn decide_json(&self, json: &str) -> Result<Decision, ActionError> {
+        // `from_json` has validated the action: do not check it (and serialise its
+        // arguments) a second time.
         let action = Action::from_json(json)?;
-        Ok(self.decide(&action))
+        Ok(self.decide_inner(&action, true))
     }
 
     /// Decides one action. Never fails and never panics on plugin faults: every failure
@@ -231,6 +233,10 @@ impl Arbiter {
     /// The action should have passed [`Action::validate`] (the JSON entry points do it);
     /// an action that does not is denied without running plugins.
     pub fn decide(&self, action: &Action) -> Decision {
+        self.decide_inner(action, false)
+    }
+
+    fn decide_inner(&self, action: &Action, validated: bool) -> Decision {
         let started = Instant::now();
         let set = self.policy_set();
         let now = SystemTime::now();
@@ -248,7 +254,8 @@ impl Arbiter {
             plugins: Vec::with_capacity(set.plugins().len()),
             elapsed_us: 0,
         };
-        if let Err(e) = action.validate() {
+        let validation = if validated { Ok(()) } else { action.validate() };
+        if let Err(e) = validation {
             decision.reason = e.to_string();
             decision.elapsed_us = elapsed_us(started);
             return decision;

@@ -76,6 +76,26 @@ pub struct Evaluation {
 }
 
 /// A live instance with its store.
+/// Why an instance could not be validated.
+#[derive(Debug)]
+enum ValidateFailure {
+    /// Creating the instance failed.
+    Instantiate(String),
+    /// `validate()` trapped, timed out or ran out of memory.
+    Fault(String),
+    /// `validate()` refused the settings with this message.
+    Refused(String),
+}
+
+impl std::fmt::Display for ValidateFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Instantiate(m) | Self::Fault(m) => f.write_str(m),
+            Self::Refused(m) => write!(f, "validate() refused the settings: {m}"),
+        }
+    }
+}
+
 struct Instance {
     store: Store<StoreState>,
     evaluator: bindings::Evaluator,
@@ -244,36 +264,45 @@ impl LoadedPlugin {
         Ok(loaded)
     }
 
-    /// Runs `validate()` with the configured settings; an error refuses the plugin.
+    /// Runs `validate()` with the configured settings; an error refuses the plugin. The
+    /// instance it ran in has seen no action, so it becomes the first spare.
     fn validate(&self) -> Result<(), LoadError> {
-        let plugin = &self.config.name;
-        let load_deadline = self.config.limits.timeout.max(LOAD_DEADLINE);
-        let mut instance =
-            self.instantiate_with_deadline(load_deadline)
-                .map_err(|(_, message)| LoadError::Describe {
-                    plugin: plugin.clone(),
-                    message,
-                })?;
-        let verdict = instance
-            .evaluator
-            .call_validate(&mut instance.store, &self.config.settings_json)
-            .map_err(|e| LoadError::Settings {
-                plugin: plugin.clone(),
-                message: format!(
-                    "validate() failed: {}",
-                    self.classify(&instance.store, &e).1
-                ),
-            })?;
-        if let Err(message) = verdict {
-            return Err(LoadError::Settings {
-                plugin: plugin.clone(),
+        let plugin = self.config.name.clone();
+        let instance = self.validated_instance().map_err(|failure| match failure {
+            ValidateFailure::Instantiate(message) => LoadError::Describe { plugin, message },
+            ValidateFailure::Fault(message) => LoadError::Settings {
+                plugin,
+                message: format!("validate() failed: {message}"),
+            },
+            ValidateFailure::Refused(message) => LoadError::Settings {
+                plugin,
                 message: truncate(&message, MAX_DETAIL_BYTES).to_owned(),
-            });
+            },
+        })?;
+        if self.config.prewarm > 0 {
+            self.lock_spares().push(instance);
         }
         Ok(())
     }
 
-    /// The plugin's listing.
+    /// A fresh instance that has run `validate()` with the configured settings (and
+    /// nothing else), under the load-time deadline: how plugins are checked at load and
+    /// how spares are made.
+    fn validated_instance(&self) -> Result<Instance, ValidateFailure> {
+        let deadline = self.config.limits.timeout.max(LOAD_DEADLINE);
+        let mut instance = self
+            .instantiate_with_deadline(deadline)
+            .map_err(|(_, message)| ValidateFailure::Instantiate(message))?;
+        match instance
+            .evaluator
+            .call_validate(&mut instance.store, &self.config.settings_json)
+        {
+            Ok(Ok(())) => Ok(instance),
+            Ok(Err(message)) => Err(ValidateFailure::Refused(message)),
+            Err(e) => Err(ValidateFailure::Fault(self.classify(&instance.store, &e).1)),
+        }
+    }
+
     pub fn listing(&self) -> &PluginListing {
         &self.listing
     }
@@ -327,9 +356,10 @@ impl LoadedPlugin {
         let target = self.config.prewarm;
         self.wants_spares.store(false, Ordering::Relaxed);
         while target > 0 && self.lock_spares().len() < target {
-            match self.prewarmed_instance() {
+            match self.validated_instance() {
                 Ok(instance) => self.lock_spares().push(instance),
-                Err(message) => {
+                Err(failure) => {
+                    let message = failure.to_string();
                     self.prewarm_failed.store(true, Ordering::Relaxed);
                     tracing::warn!(
                         plugin = %self.config.name,
@@ -339,21 +369,6 @@ impl LoadedPlugin {
                     return;
                 }
             }
-        }
-    }
-
-    fn prewarmed_instance(&self) -> Result<Instance, String> {
-        let deadline = self.config.limits.timeout.max(LOAD_DEADLINE);
-        let mut instance = self
-            .instantiate_with_deadline(deadline)
-            .map_err(|(_, message)| message)?;
-        match instance
-            .evaluator
-            .call_validate(&mut instance.store, &self.config.settings_json)
-        {
-            Ok(Ok(())) => Ok(instance),
-            Ok(Err(message)) => Err(format!("validate() refused the settings: {message}")),
-            Err(e) => Err(self.classify(&instance.store, &e).1),
         }
     }
 
