@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the reference plugins (and the adversarial test fixture) as WebAssembly
-# components for wasm32-wasip2 and copies them to build/plugins/.
+# components for wasm32-wasip2 and copies them to build/plugins/ (the fixture to
+# build/fixtures/, signed with build/keys/fixtures.pem, which only tests trust).
 # Installs the wasm32-wasip2 Rust target if it is missing.
 #
 # Then signs every built module: a development key pair is made in build/keys/
@@ -21,10 +22,18 @@ args=()
 for p in "${plugins[@]}"; do args+=(-p "$p"); done
 cargo build --locked --target wasm32-wasip2 --profile plugin "${args[@]}"
 
-mkdir -p build/plugins
+# The hostile test fixture goes apart from the plugins, signed with a key of its own
+# that only the tests trust: a module signed by a key the example config trusts could be
+# dropped into any of its plugin slots.
+mkdir -p build/plugins build/fixtures
 for p in "${plugins[@]}"; do
-    cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
+    if [[ "$p" == misbehave ]]; then
+        cp "target/wasm32-wasip2/plugin/$p.wasm" "build/fixtures/$p.wasm"
+    else
+        cp "target/wasm32-wasip2/plugin/$p.wasm" "build/plugins/$p.wasm"
+    fi
 done
+rm -f build/plugins/misbehave.wasm build/plugins/misbehave.wasm.sig
 # The contract policy's language twins (JS, Python, C toolchains). The quick start
 # (scripts/run-example.sh) needs only the reference plugins and skips them.
 if [[ "${ARBITER_REFERENCE_PLUGINS_ONLY:-0}" != 1 ]]; then
@@ -40,3 +49,7 @@ if [[ ! -f build/keys/dev.pem ]]; then
     "${arbiter[@]}" keygen --out build/keys/dev.pem
 fi
 "${arbiter[@]}" sign --key build/keys/dev.pem build/plugins/*.wasm
+if [[ ! -f build/keys/fixtures.pem ]]; then
+    "${arbiter[@]}" keygen --out build/keys/fixtures.pem
+fi
+"${arbiter[@]}" sign --key build/keys/fixtures.pem build/fixtures/*.wasm

@@ -41,10 +41,11 @@ impl Scratch {
     fn write_config(&self, effect: &str, extra_plugin: &str) {
         let trust = dev_public_key_path();
         let toml = format!(
-            "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n\
+            "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}, {{ id = \"fixtures\", path = \"{}\" }}]\n\
              [[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n\
              [[plugin]]\nname = \"b\"\npath = \"echo.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n{extra_plugin}",
-            trust.display()
+            trust.display(),
+            common::fixture_public_key_path().display()
         );
         write_atomically(&self.config_path(), toml.as_bytes());
     }
@@ -181,8 +182,9 @@ fn removing_a_required_plugin_is_refused() {
     let scratch = Scratch::new("required");
     let trust = dev_public_key_path();
     let base = format!(
-        "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n",
-        trust.display()
+        "[defaults]\ntimeout_ms = 2000\n[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}, {{ id = \"fixtures\", path = \"{}\" }}]\n",
+        trust.display(),
+        common::fixture_public_key_path().display()
     );
     let a = "[[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nrequired = true\nsettings = { behaviour = \"echo\" }\n";
     let b = "[[plugin]]\nname = \"b\"\npath = \"echo.wasm\"\nsettings = { behaviour = \"echo\" }\n";
@@ -333,4 +335,181 @@ fn artifact_cache_hits_and_never_loads_a_forged_artifact() {
         arbiter.decide(&action("r1", None)).effect,
         DecisionEffect::Allow
     );
+}
+
+/// Waits (bounded) until the host has recorded `n` reload attempts.
+fn wait_for_attempts(arbiter: &Arbiter, n: usize) -> arbiter_host::reload::ReloadStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = arbiter.reload_status();
+        if status.recent.len() >= n {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} reload attempts: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn reading_the_policy_files_or_logging_beside_them_never_reloads() {
+    let scratch = Scratch::new("idle");
+    std::fs::write(
+        scratch.dir.join("settings.json"),
+        br#"{"behaviour": "echo"}"#,
+    )
+    .unwrap();
+    let trust = common::test_trust_absolute();
+    write_atomically(
+        &scratch.config_path(),
+        format!(
+            "[defaults]\ntimeout_ms = 2000\n{trust}[[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nsettings_file = \"settings.json\"\n"
+        )
+        .as_bytes(),
+    );
+    let arbiter = Arc::new(Arbiter::from_config_file(&scratch.config_path()).unwrap());
+    let _watcher = Arbiter::watch(&arbiter).unwrap();
+    // Before: one read of a settings file started a reload whose own reads started the
+    // next, forever; a log written next to the config reloaded on every line.
+    std::fs::read(scratch.dir.join("settings.json")).unwrap();
+    std::fs::read(scratch.dir.join("echo.wasm")).unwrap();
+    std::fs::read(scratch.config_path()).unwrap();
+    for n in 0..20 {
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(scratch.dir.join("decisions.log"))
+            .unwrap();
+        std::io::Write::write_all(&mut log, format!("{{\"line\":{n}}}\n").as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Debounce (300 ms) plus settle (700 ms) plus slack for a busy machine.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = arbiter.reload_status();
+    assert_eq!(status.generation, 1, "{status:?}");
+    assert!(
+        status.recent.is_empty(),
+        "no reload was attempted: {status:?}"
+    );
+
+    // Rewriting a watched file with the same bytes is looked at, and changes nothing.
+    write_atomically(
+        &scratch.dir.join("settings.json"),
+        br#"{"behaviour": "echo"}"#,
+    );
+    let status = wait_for_attempts(&arbiter, 1);
+    assert_eq!(
+        status.recent[0].result,
+        arbiter_host::reload::ReloadResult::Unchanged
+    );
+    assert_eq!(status.generation, 1);
+    // A manual reload of unchanged files is idempotent too.
+    assert_eq!(
+        arbiter.reload_swapped().unwrap(),
+        arbiter_host::arbiter::Swapped::Unchanged(1)
+    );
+    // A real change makes generation 2, and every attempt is counted by trigger.
+    write_atomically(
+        &scratch.dir.join("settings.json"),
+        br#"{"behaviour": "echo", "effect": "deny"}"#,
+    );
+    let status = wait_for_attempts(&arbiter, 3);
+    assert_eq!(status.generation, 2, "{status:?}");
+    let count = |trigger: &str, result: &str| {
+        status
+            .counts
+            .iter()
+            .find(|c| c.trigger.as_str() == trigger && c.result.as_str() == result)
+            .unwrap()
+            .count
+    };
+    assert_eq!(count("watch", "unchanged"), 1);
+    assert_eq!(count("watch", "success"), 1);
+    assert_eq!(count("manual", "unchanged"), 1);
+    assert_eq!(decide(&arbiter, 1).effect, DecisionEffect::Deny);
+}
+
+#[test]
+fn special_files_are_refused_at_once_and_never_block_a_reload() {
+    let scratch = Scratch::new("special");
+    scratch.write_config("allow", "");
+    let arbiter = Arbiter::from_config_file(&scratch.config_path()).unwrap();
+    // A module path pointing at a device that never ends: before, it was read whole.
+    std::os::unix::fs::symlink("/dev/zero", scratch.dir.join("zero.wasm")).unwrap();
+    scratch.write_config(
+        "allow",
+        "[[plugin]]\nname = \"zero\"\npath = \"zero.wasm\"\n",
+    );
+    let err = arbiter.reload().unwrap_err().to_string();
+    assert!(
+        err.contains("plugin `zero`") && err.contains("not a regular file but a character device"),
+        "{err}"
+    );
+    // A FIFO as a signature: before, the reload blocked in open(2), holding the lock.
+    std::fs::copy(
+        scratch.dir.join("echo.wasm"),
+        scratch.dir.join("piped.wasm"),
+    )
+    .unwrap();
+    let fifo = scratch.dir.join("piped.wasm.sig");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    scratch.write_config(
+        "allow",
+        "[[plugin]]\nname = \"piped\"\npath = \"piped.wasm\"\n",
+    );
+    let err = arbiter.reload().unwrap_err().to_string();
+    assert!(err.contains("FIFO"), "{err}");
+    // A module over the configured bound is refused before its signature is looked at.
+    let big = scratch.dir.join("big.wasm");
+    std::fs::write(&big, vec![0u8; 2 * 1024 * 1024]).unwrap();
+    scratch.write_config(
+        "allow",
+        "[[plugin]]\nname = \"big\"\npath = \"big.wasm\"\nmax_module_mib = 1\n",
+    );
+    let err = arbiter.reload().unwrap_err().to_string();
+    assert!(
+        err.contains("more than the limit of 1048576 bytes"),
+        "{err}"
+    );
+    assert_eq!(arbiter.policy_set().generation(), 1);
+}
+
+#[test]
+fn a_reload_past_its_deadline_is_reported_and_never_swapped_in() {
+    let scratch = Scratch::new("deadline");
+    let write = |effect: &str| {
+        let trust = common::test_trust_absolute();
+        write_atomically(
+            &scratch.config_path(),
+            format!(
+                "[defaults]\ntimeout_ms = 2000\n[reload]\ntimeout_ms = 1\n{trust}\
+                 [[plugin]]\nname = \"a\"\npath = \"echo.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n"
+            )
+            .as_bytes(),
+        );
+    };
+    write("allow");
+    let arbiter = Arbiter::from_config_file(&scratch.config_path()).unwrap();
+    // Loading (reading, verifying, instantiating, validating) takes far more than 1 ms.
+    write("deny");
+    for _ in 0..2 {
+        // The second attempt is not stuck behind the first: the lock was released.
+        let err = arbiter.reload().unwrap_err().to_string();
+        assert!(err.contains("did not finish within 1 ms"), "{err}");
+    }
+    // The abandoned loads finish in the background and are dropped, never activated.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(arbiter.policy_set().generation(), 1);
+    assert_eq!(decide(&arbiter, 1).effect, DecisionEffect::Allow);
+    let status = arbiter.reload_status();
+    assert_eq!(status.recent.len(), 2);
+    assert!(status.recent.iter().all(|r| !r.ok));
 }

@@ -94,10 +94,7 @@ fn a_reload_prewarms_the_new_set() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("arbiter.toml");
     let write = |prewarm: usize| {
-        let trust = common::TEST_TRUST.replace(
-            "build/keys/dev.pub.pem",
-            &common::dev_public_key_path().display().to_string(),
-        );
+        let trust = common::test_trust_absolute();
         let plugin = common::plugin_path("misbehave").display().to_string();
         std::fs::write(
             &config,

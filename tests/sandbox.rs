@@ -286,7 +286,7 @@ fn settings_the_plugin_refuses_are_a_load_error() {
     assert!(matches!(err, LoadError::Settings { .. }), "{err}");
     assert!(err.to_string().contains("refused at load"), "{err}");
     let err = load_error(
-        "[[plugin]]\nname = \"m\"\npath = \"build/plugins/misbehave.wasm\"\nsettings = { behaviour = \"echo\", colour = \"red\" }\n",
+        "[[plugin]]\nname = \"m\"\npath = \"build/fixtures/misbehave.wasm\"\nsettings = { behaviour = \"echo\", colour = \"red\" }\n",
     );
     assert!(err.to_string().contains("unknown field `colour`"), "{err}");
 }

@@ -596,7 +596,8 @@ async fn metrics_expose_decisions_plugins_and_policy() {
         r#"arbiter_plugin_evaluation_duration_seconds_count{plugin="gate"} 3"#,
         r#"arbiter_plugin_evaluations_total{outcome="ok",plugin="gate"} 3"#,
         r#"arbiter_plugin_evaluations_total{outcome="trap",plugin="crashy"} 3"#,
-        r#"arbiter_reloads_total{result="success"} 0"#,
+        r#"arbiter_reloads_total{result="success",trigger="manual"} 0"#,
+        r#"arbiter_reloads_total{result="failure",trigger="watch"} 0"#,
         "arbiter_policy_generation 1",
         "arbiter_decision_log_dropped_total 0",
         "arbiter_decision_log_errors_total 0",
@@ -619,14 +620,16 @@ async fn metrics_expose_decisions_plugins_and_policy() {
 /// A config file in a temporary directory whose plugins point at the built ones.
 fn config_file(dir: &std::path::Path, plugins: &str) -> std::path::PathBuf {
     let path = dir.join("arbiter.toml");
-    let plugins = plugins.replace(
-        "build/plugins/",
-        &format!("{}/build/plugins/", root().display()),
-    );
-    let trust = format!(
-        "[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}]\n",
-        dev_public_key_path().display()
-    );
+    let plugins = plugins
+        .replace(
+            "build/plugins/",
+            &format!("{}/build/plugins/", root().display()),
+        )
+        .replace(
+            "build/fixtures/",
+            &format!("{}/build/fixtures/", root().display()),
+        );
+    let trust = common::test_trust_absolute();
     std::fs::write(&path, format!("{TEST_DEFAULTS}{trust}{plugins}")).unwrap();
     path
 }
@@ -683,8 +686,8 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
     );
     let text = h.metrics().await;
     for expected in [
-        r#"arbiter_reloads_total{result="success"} 1"#,
-        r#"arbiter_reloads_total{result="failure"} 1"#,
+        r#"arbiter_reloads_total{result="success",trigger="manual"} 1"#,
+        r#"arbiter_reloads_total{result="failure",trigger="manual"} 1"#,
         "arbiter_policy_generation 2",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in\n{text}");
@@ -704,6 +707,81 @@ async fn reload_swaps_the_set_or_keeps_the_old_one() {
             .unwrap()
             .contains("not built from a config file")
     );
+}
+
+/// Before, `arbiter_reloads_total` counted only `POST /v1/reload`: 38 watcher reloads, 7
+/// of them refused, left it at 0. Now every attempt counts, by trigger and result, and
+/// `GET /v1/reload` keeps the recent ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_reloads_are_counted_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), &echo("gate", "allow", ""));
+    let h = harness_with(
+        Some(Arbiter::from_config_file(&path).unwrap()),
+        None,
+        with_admin,
+    );
+    h.state.watch_policy_files().unwrap();
+    let status = || async {
+        let (code, _, body) = h.call(with_bearer(get("/v1/reload"), ADMIN)).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        body
+    };
+    let wait_for = |attempts: usize| {
+        let status = &status;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let body = status().await;
+                if body["recent"].as_array().unwrap().len() >= attempts {
+                    return body;
+                }
+                assert!(std::time::Instant::now() < deadline, "{body}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    // A good change, then a refused one, both by the watcher.
+    config_file(dir.path(), &echo("gate", "deny", ""));
+    let body = wait_for(1).await;
+    assert_eq!(body["generation"], 2, "{body}");
+    config_file(
+        dir.path(),
+        "[[plugin]]\nname = \"gate\"\npath = \"missing.wasm\"\n",
+    );
+    let body = wait_for(2).await;
+    assert_eq!(body["recent"][0]["result"], "failure", "{body}");
+    assert_eq!(body["recent"][0]["trigger"], "watch", "{body}");
+    assert!(
+        body["recent"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing.wasm"),
+        "{body}"
+    );
+    assert_eq!(body["recent"][1]["result"], "success", "{body}");
+    // Restore the good config; a manual reload of it then finds nothing new.
+    config_file(dir.path(), &echo("gate", "deny", ""));
+    let body = wait_for(3).await;
+    assert_eq!(body["recent"][0]["result"], "unchanged", "{body}");
+    let (code, _, body) = h
+        .call(with_bearer(post_json("/v1/reload", ""), ADMIN))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["changed"].as_bool(), body["generation"].as_u64()),
+        (Some(false), Some(2))
+    );
+    let text = h.metrics().await;
+    for expected in [
+        r#"arbiter_reloads_total{result="success",trigger="watch"} 1"#,
+        r#"arbiter_reloads_total{result="failure",trigger="watch"} 1"#,
+        r#"arbiter_reloads_total{result="unchanged",trigger="watch"} 1"#,
+        r#"arbiter_reloads_total{result="unchanged",trigger="manual"} 1"#,
+        "arbiter_policy_generation 2",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in\n{text}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1239,6 +1317,108 @@ async fn bounded_load_every_response_is_correct() {
 
 // ---------------------------------------------------------------------------------------
 // The shipped JSON Schema agrees with the parser
+
+/// Generated invalid inputs: every object written as a positional array (which serde's
+/// derive used to accept: 1,489 schema-invalid requests got decisions), and every value
+/// replaced by one of the wrong type. The shipped schema (checked by a real JSON Schema
+/// validator) and the parser must agree on each, and both must refuse it.
+#[test]
+fn schema_and_parser_refuse_the_same_generated_invalid_inputs() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/action.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let full = json!({
+        "request_id": "r1",
+        "agent": {"id": "a", "attestation": "mtls", "claims": {"k": "v"}},
+        "delegation": [{"id": "u", "kind": "user", "scopes": ["s"]}],
+        "task": {"id": "t", "intent": "i", "started_at": 1, "expires_at": 2},
+        "tool": {"server": "fs", "name": "x"},
+        "arguments": {"a": 1},
+        "credential": {"scopes": ["s"], "expires_at": 3, "audience": "fs"},
+        "resource": {"id": "r", "labels": ["l"]},
+        "environment": {"env": "prod"},
+        "time": 4
+    });
+    assert!(validator.is_valid(&full));
+    arbiter_host::Action::from_value(full.clone()).unwrap();
+    // Every JSON pointer in the example except inside `arguments` (any value goes there).
+    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        if at == "/arguments" {
+            return;
+        }
+        out.push(at.clone());
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    pointers(v, format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    pointers(&full, String::new(), &mut all);
+    let mut cases = 0;
+    for pointer in &all {
+        let original = full.pointer(pointer).unwrap().clone();
+        let mut replacements = vec![];
+        match &original {
+            Value::Object(map) => {
+                // The positional form of the object, and the bare values.
+                replacements.push(Value::Array(map.values().cloned().collect()));
+                replacements.push(json!(1));
+                replacements.push(json!("text"));
+            }
+            Value::Array(_) => {
+                replacements.push(json!({"0": "x"}));
+                replacements.push(json!("text"));
+            }
+            Value::String(_) => {
+                replacements.push(json!(5));
+                replacements.push(json!(["text"]));
+                replacements.push(json!({"text": "text"}));
+            }
+            Value::Number(_) => {
+                replacements.push(json!("5"));
+                replacements.push(json!(-1));
+                replacements.push(json!(1.5));
+                replacements.push(json!([5]));
+            }
+            _ => {}
+        }
+        for replacement in replacements {
+            let mut case = full.clone();
+            if pointer.is_empty() {
+                case = replacement.clone();
+            } else {
+                *case.pointer_mut(pointer).unwrap() = replacement.clone();
+            }
+            let schema_ok = validator.is_valid(&case);
+            let parsed = arbiter_host::Action::from_value(case.clone());
+            assert_eq!(
+                schema_ok,
+                parsed.is_ok(),
+                "`{pointer}` = {replacement}: schema says valid={schema_ok}, parser says {parsed:?}"
+            );
+            assert!(!schema_ok, "`{pointer}` = {replacement} should be invalid");
+            // The HTTP API parses bytes, not values: the same verdict there.
+            let body = serde_json::to_vec(&case).unwrap();
+            assert!(
+                arbiter_host::Action::from_json(std::str::from_utf8(&body).unwrap()).is_err(),
+                "`{pointer}` = {replacement}"
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases > 60, "{cases} generated cases");
+}
 
 /// Every property the schema lists is one the parser accepts and vice versa, and the
 /// schema's `required` lists are exactly the fields whose absence the parser refuses.

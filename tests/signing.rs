@@ -425,21 +425,22 @@ fn development_switch_loads_unsigned_modules_loudly_and_decisions_show_it() {
 
 #[test]
 fn decisions_and_listings_carry_digest_and_signer() {
+    // The echo plugin is the test fixture, signed with the fixture key (id `fixtures`).
     let arbiter = arbiter(&echo("good", "allow", ""));
     let expected = arbiter_host::plugin::digest(&std::fs::read(plugin_path("misbehave")).unwrap());
     let listing = &arbiter.plugins()[0];
     assert_eq!(listing.digest, expected);
-    assert_eq!(listing.signer.as_deref(), Some("dev"));
+    assert_eq!(listing.signer.as_deref(), Some("fixtures"));
     assert_eq!(listing.signature, SignatureStatus::Verified);
     let d = arbiter.decide(&action("r1", None));
     assert_eq!(d.plugins[0].digest, expected);
-    assert_eq!(d.plugins[0].signer.as_deref(), Some("dev"));
+    assert_eq!(d.plugins[0].signer.as_deref(), Some("fixtures"));
     let json = serde_json::to_value(&d).unwrap();
-    assert_eq!(json["plugins"][0]["signer"], "dev");
+    assert_eq!(json["plugins"][0]["signer"], "fixtures");
     assert_eq!(json["plugins"][0]["signature"], "verified");
     assert_eq!(json["plugins"][0]["digest"], expected.as_str());
     let listing_json = serde_json::to_value(listing).unwrap();
-    assert_eq!(listing_json["signer"], "dev");
+    assert_eq!(listing_json["signer"], "fixtures");
 }
 
 #[test]
@@ -787,4 +788,64 @@ fn sh_in(dir: &Path, script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_signed_module_loads_only_in_the_slot_the_config_pins() {
+    let example = std::fs::read_to_string(root().join("examples/arbiter.toml")).unwrap();
+    let load_example = |toml: &str| {
+        Config::from_toml(toml, &root().join("examples"))
+            .map_err(LoadError::from)
+            .and_then(|c| Arbiter::new(&c))
+    };
+    // As shipped, the example loads.
+    let arbiter = load_example(&example).unwrap();
+    assert_eq!(arbiter.plugins().len(), 3);
+    // scope.wasm is signed by the trusted dev key, and accepts an empty settings table,
+    // but the intent slot pins describe() name `intent`.
+    let swapped = example
+        .replace(
+            "path = \"../build/plugins/intent.wasm\"\nexpect_plugin = \"intent\"",
+            "path = \"../build/plugins/scope.wasm\"\nexpect_plugin = \"intent\"",
+        )
+        .replace(
+            "settings_file = \"../plugins/intent/example-settings.json\"",
+            "settings = {}",
+        );
+    assert_ne!(swapped, example);
+    let err = load_example(&swapped).err().unwrap().to_string();
+    assert!(
+        err.contains("plugin `intent`: refused: the config expects describe() name `intent`")
+            && err.contains("is `scope`"),
+        "{err}"
+    );
+    // A digest pin refuses any other module before it is compiled.
+    let intent_digest =
+        arbiter_host::plugin::digest(&std::fs::read(plugin_path("intent")).unwrap());
+    let pinned = example.replace(
+        "expect_plugin = \"scope\"",
+        &format!("expect_plugin = \"scope\"\ndigest = \"{intent_digest}\""),
+    );
+    let err = load_example(&pinned).err().unwrap().to_string();
+    assert!(
+        err.contains(&format!("the config expects digest `{intent_digest}`")),
+        "{err}"
+    );
+    let bad = example.replace(
+        "expect_plugin = \"scope\"",
+        "expect_plugin = \"scope\"\ndigest = \"sha256:nope\"",
+    );
+    let err = load_example(&bad).err().unwrap().to_string();
+    assert!(err.contains("plugin[1].digest"), "{err}");
+    // The hostile test fixture is signed by a key the example does not trust.
+    let fixture = example.replace(
+        "../build/plugins/intent.wasm",
+        "../build/fixtures/misbehave.wasm",
+    );
+    let err = load_example(&fixture).err().unwrap().to_string();
+    assert!(
+        err.contains("does not verify with any trusted key"),
+        "{err}"
+    );
+    assert!(!root().join("build/plugins/misbehave.wasm").exists());
 }

@@ -89,3 +89,54 @@ fn a_shared_instance_never_shows_one_task_the_history_of_another() {
         );
     }
 }
+
+#[test]
+fn evicting_a_tainted_task_does_not_wash_it_clean() {
+    // Three tasks keep entries; filler tasks evict the tainted one. Before, its sticky
+    // labels went with its entries and the post below was allowed.
+    let arbiter = sensitivity("task", "[history]\nmax_tasks = 3\n");
+    let read = arbiter.decide(&read_issue("tainted", "r1", r#""restricted""#));
+    assert_eq!(read.effect, DecisionEffect::Allow, "{read:#?}");
+    for n in 0..5 {
+        // This plugin abstains on an unlabelled read (so the default denies); what
+        // matters is that each filler task is recorded and evicts the oldest.
+        let filler = arbiter.decide(&read_issue(&format!("filler-{n}"), "f", ""));
+        assert_eq!(filler.plugins.len(), 1, "{filler:#?}");
+    }
+    assert!(arbiter.task_history("tainted").is_empty(), "evicted");
+    let post = arbiter.decide(&post_outside("tainted", "r2"));
+    assert_eq!(post.effect, DecisionEffect::Deny, "{post:#?}");
+    assert!(post.reason.contains("restricted"), "{}", post.reason);
+    // An ended task stays ended however many tasks come after it.
+    arbiter.end_task("filler-4");
+    for n in 5..10 {
+        arbiter.decide(&read_issue(&format!("filler-{n}"), "f", ""));
+    }
+    let after = arbiter.decide(&read_issue("filler-4", "r3", ""));
+    assert_eq!(after.effect, DecisionEffect::Deny);
+    assert!(after.reason.contains("has ended"), "{}", after.reason);
+}
+
+#[test]
+fn a_full_task_table_refuses_new_tasks_and_keeps_serving_known_ones() {
+    let arbiter = sensitivity("task", "[history]\nmax_tasks = 2\nmax_known_tasks = 3\n");
+    for t in ["a", "b", "c"] {
+        assert_eq!(arbiter.decide(&read_issue(t, "r", "")).plugins.len(), 1);
+    }
+    let refused = arbiter.decide(&read_issue("d", "r", ""));
+    assert_eq!(refused.effect, DecisionEffect::Deny);
+    assert!(refused.plugins.is_empty(), "no plugin runs: {refused:#?}");
+    assert!(
+        refused.reason.contains("`history.max_known_tasks`"),
+        "{}",
+        refused.reason
+    );
+    // `a` was evicted (entries only): it is known and carries on.
+    let known = arbiter.decide(&read_issue("a", "r", ""));
+    assert_eq!(known.plugins.len(), 1, "{known:#?}");
+    assert!(
+        !known.reason.contains("max_known_tasks"),
+        "{}",
+        known.reason
+    );
+}

@@ -17,15 +17,57 @@ use crate::config::{Config, Mode};
 use crate::decision::{Decision, DecisionEffect, Effect, PluginEntry};
 use crate::engine::Engine;
 use crate::error::LoadError;
-use crate::history::{HistoryEntry, TaskHistory};
+use crate::history::{HistoryEntry, TaskHistory, TaskSnapshot};
 use crate::plugin::PluginListing;
 use crate::policy_set::PolicySet;
 use crate::prewarm::Prewarmer;
-use crate::reload::{ReloadReport, ReloadStatus, ReloadTrigger};
+use crate::reload::{
+    RECENT_RELOADS, ReloadCount, ReloadReport, ReloadResult, ReloadStatus, ReloadTrigger,
+};
 use crate::watcher::{PolicyWatcher, WatchError};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Called after every reload attempt with its report and the set active after it.
+pub type ReloadObserver = Box<dyn Fn(&ReloadReport, &PolicySet) + Send + Sync>;
+
+/// What a successful reload attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swapped {
+    /// This generation became active.
+    New(u64),
+    /// The files were unchanged; this generation stays active.
+    Unchanged(u64),
+}
+
+impl Swapped {
+    /// The active generation after the attempt.
+    pub fn generation(self) -> u64 {
+        match self {
+            Self::New(g) | Self::Unchanged(g) => g,
+        }
+    }
+}
+
+/// Reload attempts: the recent ones and counts by trigger and result.
+#[derive(Default)]
+struct ReloadLog {
+    recent: VecDeque<ReloadReport>,
+    counts: BTreeMap<(ReloadTrigger, ReloadResult), u64>,
+    observers: Vec<ReloadObserver>,
+}
+
+impl std::fmt::Debug for ReloadLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadLog")
+            .field("recent", &self.recent)
+            .field("counts", &self.counts)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
+}
 
 /// A policy host: plugins, task history, and the decision function.
 #[derive(Debug)]
@@ -37,13 +79,15 @@ pub struct Arbiter {
     source: Option<PathBuf>,
     /// Serialises reloads so generations are handed out once each, in order.
     reload_lock: Mutex<()>,
-    /// The most recent reload attempt.
-    last_reload: Mutex<Option<ReloadReport>>,
+    /// Deadline of one reload attempt.
+    reload_timeout: Duration,
+    /// Recent reload attempts, counts, observers.
+    reloads: Mutex<ReloadLog>,
     /// Plugins marked `required` in the config the host started with: a reload that
     /// drops one is refused, so an edit cannot silently remove a core policy.
     required: Vec<String>,
     /// Files to watch for changes (from the config the host started with).
-    watch_paths: Vec<PathBuf>,
+    watch_paths: Mutex<Vec<PathBuf>>,
     /// Refills the plugins' spare instances off the request path.
     prewarmer: Prewarmer,
 }
@@ -78,46 +122,80 @@ impl Arbiter {
             history: TaskHistory::new(config.history),
             source: None,
             reload_lock: Mutex::new(()),
-            last_reload: Mutex::new(None),
+            reload_timeout: config.reload_timeout,
+            reloads: Mutex::new(ReloadLog::default()),
             required: config
                 .plugins
                 .iter()
                 .filter(|p| p.required)
                 .map(|p| p.name.clone())
                 .collect(),
-            watch_paths: config.watch_paths.clone(),
+            watch_paths: Mutex::new(config.watch_paths.clone()),
             prewarmer,
         })
     }
 
     /// Re-reads the config file this host was built from and swaps in a new policy set
-    /// with the next generation, returning that generation. Decisions already running
-    /// finish on the set they started with. On any error the active set stays as it
-    /// was (the last good set keeps serving) and the error says why.
+    /// with the next generation, returning the active generation. Decisions already
+    /// running finish on the set they started with. On any error the active set stays as
+    /// it was (the last good set keeps serving) and the error says why.
     ///
-    /// Only the plugins and combining defaults are reloaded; task history bounds and
-    /// `[server]` settings take effect at the next start.
+    /// If every file is as the active set was loaded from (the same config, the same
+    /// module bytes signed by the same keys), no new generation is made and the active
+    /// one is returned: a reload is idempotent. [`Arbiter::reload_swapped`] tells which.
+    ///
+    /// Only the plugins and combining defaults are reloaded; task history bounds, the
+    /// reload deadline and `[server]` settings take effect at the next start.
     pub fn reload(&self) -> Result<u64, LoadError> {
+        self.reload_swapped().map(Swapped::generation)
+    }
+
+    /// Like [`Arbiter::reload`], saying whether a new generation became active.
+    pub fn reload_swapped(&self) -> Result<Swapped, LoadError> {
         self.reload_reporting(ReloadTrigger::Manual, true)
     }
 
     /// Like [`Arbiter::reload`], with a config the caller has already read.
     pub fn reload_with(&self, config: &Config) -> Result<u64, LoadError> {
         let started = Instant::now();
-        let result = self.swap(config);
+        let result = self.swap(config.clone());
         self.record_reload(ReloadTrigger::Manual, &result, started);
-        result
+        result.map(Swapped::generation)
+    }
+
+    /// Calls `observer` after every reload attempt (manual or by the watcher) with its
+    /// report and the set active after it: how the server counts reloads and publishes
+    /// the active set in its metrics.
+    pub fn on_reload(&self, observer: ReloadObserver) {
+        self.lock_reloads().observers.push(observer);
+    }
+
+    fn lock_reloads(&self) -> std::sync::MutexGuard<'_, ReloadLog> {
+        // A poisoned lock only means an observer panicked; the log stays usable.
+        self.reloads.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reloads from the config file; `report` false leaves a failure out of the status
     /// (the watcher's first attempt, which it retries once files have settled).
-    fn reload_reporting(&self, trigger: ReloadTrigger, report: bool) -> Result<u64, LoadError> {
+    fn reload_reporting(&self, trigger: ReloadTrigger, report: bool) -> Result<Swapped, LoadError> {
         let started = Instant::now();
         let result = match self.source.as_deref() {
             None => Err(LoadError::NoConfigFile),
             Some(path) => Config::from_file(path)
                 .map_err(LoadError::from)
-                .and_then(|config| self.swap(&config)),
+                .and_then(|config| {
+                    // Watch what this config names, and what the active set is made of:
+                    // a refused module must be seen when it is fixed (its signature
+                    // arriving later, say), and the active set's files while it serves.
+                    let mut paths = config.watch_paths.clone();
+                    for p in &self.policy_set().config().watch_paths {
+                        if !paths.contains(p) {
+                            paths.push(p.clone());
+                        }
+                    }
+                    *self.lock_watch_paths() = paths;
+                    self.swap(config)
+                }),
         };
         if report || result.is_ok() {
             self.record_reload(trigger, &result, started);
@@ -127,7 +205,15 @@ impl Arbiter {
 
     /// Loads `config` off the request path and swaps it in atomically. Decisions that
     /// already hold the old set finish on it; new ones see the new set entirely.
-    fn swap(&self, config: &Config) -> Result<u64, LoadError> {
+    ///
+    /// # The deadline
+    ///
+    /// Loading reads files and compiles modules, which can stall (a file on a hung
+    /// network mount). Loading runs on its own thread; if it has not finished within
+    /// `[reload] timeout_ms`, the attempt is reported as failed and the reload lock is
+    /// released, so later reloads (and `POST /v1/reload`) are not stuck behind it. The
+    /// abandoned load is never swapped in: its result is dropped when it finishes.
+    fn swap(&self, config: Config) -> Result<Swapped, LoadError> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         for name in &self.required {
             if !config.plugins.iter().any(|p| &p.name == name) {
@@ -136,49 +222,111 @@ impl Arbiter {
                 });
             }
         }
-        let generation = self.policy_set().generation().saturating_add(1);
-        let set = Arc::new(PolicySet::load(&self.engine, config, generation)?);
+        let active = self.policy_set();
+        let generation = active.generation().saturating_add(1);
+        let engine = self.engine.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("arbiter-reload".to_owned())
+            .spawn(move || {
+                let loaded = PolicySet::verify(&config).and_then(|modules| {
+                    if active.is_same(&config, &modules) {
+                        return Ok(None);
+                    }
+                    PolicySet::build(&engine, &config, &modules, generation).map(Some)
+                });
+                // The receiver is gone if the attempt timed out: the set is dropped.
+                let _ = tx.send(loaded);
+            })
+            .map_err(|e| LoadError::Engine(format!("cannot start a reload thread: {e}")))?;
+        let loaded = match rx.recv_timeout(self.reload_timeout) {
+            Ok(loaded) => loaded?,
+            Err(_) => {
+                return Err(LoadError::ReloadTimeout {
+                    timeout_ms: u64::try_from(self.reload_timeout.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+        };
+        let Some(set) = loaded else {
+            return Ok(Swapped::Unchanged(generation.saturating_sub(1)));
+        };
+        let set = Arc::new(set);
         self.prewarmer.request(&set);
         *self.set.write().unwrap_or_else(|p| p.into_inner()) = set;
-        Ok(generation)
+        Ok(Swapped::New(generation))
     }
 
     fn record_reload(
         &self,
         trigger: ReloadTrigger,
-        result: &Result<u64, LoadError>,
+        result: &Result<Swapped, LoadError>,
         started: Instant,
     ) {
+        let outcome = match result {
+            Ok(Swapped::New(_)) => ReloadResult::Success,
+            Ok(Swapped::Unchanged(_)) => ReloadResult::Unchanged,
+            Err(_) => ReloadResult::Failure,
+        };
         let report = ReloadReport {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             trigger,
+            result: outcome,
             ok: result.is_ok(),
-            generation: result.as_ref().ok().copied(),
+            generation: result.as_ref().ok().map(|s| s.generation()),
             error: result.as_ref().err().map(|e| e.to_string()),
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
         match result {
-            Ok(generation) => tracing::info!(generation, ?trigger, "policy set reloaded"),
+            Ok(Swapped::New(generation)) => {
+                tracing::info!(generation, ?trigger, "policy set reloaded");
+            }
+            Ok(Swapped::Unchanged(generation)) => {
+                tracing::info!(
+                    generation,
+                    ?trigger,
+                    "reload found the policy files unchanged"
+                );
+            }
             Err(e) => tracing::warn!(
                 ?trigger,
                 "reload refused, the last good policy set keeps serving: {e}"
             ),
         }
-        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+        let set = self.policy_set();
+        let mut log = self.lock_reloads();
+        *log.counts.entry((trigger, outcome)).or_insert(0) += 1;
+        log.recent.push_back(report);
+        while log.recent.len() > RECENT_RELOADS {
+            log.recent.pop_front();
+        }
+        if let Some(report) = log.recent.back() {
+            for observer in &log.observers {
+                observer(report, &set);
+            }
+        }
     }
 
-    /// The active generation, its digest and plugins, and the last reload attempt.
+    /// The active generation, its digest and plugins, and the recent reload attempts.
     pub fn reload_status(&self) -> ReloadStatus {
         let set = self.policy_set();
+        let log = self.lock_reloads();
+        let mut counts = Vec::new();
+        for trigger in [ReloadTrigger::Manual, ReloadTrigger::Watch] {
+            for result in ReloadResult::ALL {
+                counts.push(ReloadCount {
+                    trigger,
+                    result,
+                    count: log.counts.get(&(trigger, result)).copied().unwrap_or(0),
+                });
+            }
+        }
         ReloadStatus {
             generation: set.generation(),
             policy_digest: set.digest().to_owned(),
             plugins: set.listings(),
-            last: self
-                .last_reload
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last: log.recent.back().cloned(),
+            recent: log.recent.iter().rev().cloned().collect(),
+            counts,
         }
     }
 
@@ -192,15 +340,26 @@ impl Arbiter {
                 message: "this host was not built from a config file".to_owned(),
             });
         };
-        let mut paths = arbiter.watch_paths.clone();
-        paths.push(config_path);
         let weak = Arc::downgrade(arbiter);
-        PolicyWatcher::start(&paths, move |final_attempt| match weak.upgrade() {
+        let paths_of = Arc::downgrade(arbiter);
+        let watched = move || match paths_of.upgrade() {
+            Some(arbiter) => {
+                let mut paths = arbiter.lock_watch_paths().clone();
+                paths.push(config_path.clone());
+                paths
+            }
+            None => Vec::new(),
+        };
+        PolicyWatcher::start(watched, move |final_attempt| match weak.upgrade() {
             Some(arbiter) => arbiter
                 .reload_reporting(ReloadTrigger::Watch, final_attempt)
                 .is_ok(),
             None => true,
         })
+    }
+
+    fn lock_watch_paths(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.watch_paths.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The engine (to share compiled artifacts with other hosts).
@@ -260,16 +419,15 @@ impl Arbiter {
             decision.elapsed_us = elapsed_us(started);
             return decision;
         }
-        if let Some(task) = task_id
-            && self.history.is_ended(task)
-        {
-            decision.reason = format!("task `{task}` has ended");
-            decision.elapsed_us = elapsed_us(started);
-            return decision;
-        }
-        let history = task_id
-            .map(|t| self.history.snapshot(t))
-            .unwrap_or_default();
+        let history = match task_id.map(|t| self.history.admit(t)) {
+            None => TaskSnapshot::default(),
+            Some(Ok(snapshot)) => snapshot,
+            Some(Err(refusal)) => {
+                decision.reason = refusal.to_string();
+                decision.elapsed_us = elapsed_us(started);
+                return decision;
+            }
+        };
         let lists = ActionLists::new(action);
         let delegation = lists.delegation(action);
         let wit_action = lists.action(action, &delegation, time);

@@ -10,10 +10,15 @@
 //! memory_limit_mib = 64       # per-instance linear memory cap
 //! isolation = "task"          # task | decision | shared
 //! prewarm = 2                 # ready instances kept per plugin for new tasks (0..=64)
+//! max_module_mib = 64         # largest module file read (before its signature is checked)
 //!
-//! [history]
+//! [history]                  # see `crate::history` for what the bounds guarantee
 //! max_entries_per_task = 64
-//! max_tasks = 10000
+//! max_tasks = 10000           # tasks whose entries are kept (LRU); evicted ones keep labels
+//! max_known_tasks = 1000000   # tasks known at all; new tasks past it are refused
+//!
+//! [reload]
+//! timeout_ms = 120000         # a reload attempt that takes longer is reported as failed
 //!
 //! [trust]                          # who may sign plugins; see `crate::trust`
 //! keys = [{ id = "release", path = "keys/release.pub.pem" }]   # relative to this file
@@ -25,9 +30,13 @@
 //! path = "plugins/intent.wasm"   # relative to this file
 //! mode = "enforce"               # enforce | monitor
 //! on_error = "deny"              # deny | step-up | ignore
+//! expect_plugin = "intent"       # optional: describe() must give this name ...
+//! expect_kind = "intent"         # ... and this kind
+//! digest = "sha256:…"            # optional: the exact module (checked before compiling)
 //! settings = { intents = { "summarize-repo" = { tools = [{ tool = "fs/read_file" }] } } }
 //! ```
 
+use crate::file_read::{FileReadError, read_regular_text};
 use crate::trust::{TrustPolicy, TrustStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,6 +70,23 @@ pub const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
 pub const DEFAULT_PREWARM: usize = 2;
 /// Upper bound on `prewarm`.
 pub const MAX_PREWARM: usize = 64;
+/// Default bound on a module file, read before its signature can be checked. The
+/// largest component shipped here (the Python twin, CPython inside) is 18.5 MB.
+pub const DEFAULT_MAX_MODULE_MIB: u64 = 64;
+/// [`DEFAULT_MAX_MODULE_MIB`] in bytes.
+pub const DEFAULT_MAX_MODULE_BYTES: u64 = DEFAULT_MAX_MODULE_MIB * 1024 * 1024;
+/// Largest `max_module_mib` a config may set.
+pub const MAX_MAX_MODULE_MIB: u64 = 1024;
+/// Largest config file read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Default deadline of one reload attempt. Loading compiles new modules off the request
+/// path: a Rust policy in well under a second, the 18 MB Python twin in about 10 s in a
+/// release build (several times that in a debug build on a busy machine).
+pub const DEFAULT_RELOAD_TIMEOUT_MS: u64 = 120_000;
+/// Largest reload deadline.
+pub const MAX_RELOAD_TIMEOUT_MS: u64 = 3_600_000;
+/// Largest settings file read (settings are parsed by every instance of the plugin).
+pub const MAX_SETTINGS_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Errors in the configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +97,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        source: FileReadError,
     },
     /// The TOML is malformed, has an unknown key or a wrongly typed value.
     #[error("invalid config `{path}`: {message}")]
@@ -168,9 +194,20 @@ pub struct RawConfig {
     /// The on-disk cache of precompiled plugins.
     #[serde(default)]
     pub cache: Option<RawCache>,
+    /// Hot-swap settings.
+    #[serde(default)]
+    pub reload: RawReload,
     /// The decision server (`arbiter serve`), see [`crate::server::config`].
     #[serde(default)]
     pub server: crate::server::config::RawServer,
+}
+
+/// `[reload]`: hot swaps.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReload {
+    /// Deadline of one reload attempt, in ms.
+    pub timeout_ms: Option<u64>,
 }
 
 /// `[cache]`: precompiled plugins on disk, so restarts and reloads skip compilation.
@@ -226,6 +263,8 @@ pub struct RawDefaults {
     pub isolation: Option<Isolation>,
     /// Default number of prewarmed instances per plugin.
     pub prewarm: Option<usize>,
+    /// Default bound on a module file, in MiB.
+    pub max_module_mib: Option<u64>,
 }
 
 /// `[history]`.
@@ -234,8 +273,10 @@ pub struct RawDefaults {
 pub struct RawHistory {
     /// Entries kept per task (oldest evicted).
     pub max_entries_per_task: Option<usize>,
-    /// Tasks kept (least recently used evicted).
+    /// Tasks whose entries are kept (least recently used evicted; labels stay).
     pub max_tasks: Option<usize>,
+    /// Tasks known at all (with entries, evicted or ended); new tasks past it are refused.
+    pub max_known_tasks: Option<usize>,
 }
 
 /// One `[[plugin]]`.
@@ -266,6 +307,14 @@ pub struct RawPlugin {
     pub settings_file: Option<PathBuf>,
     /// A reload whose config lacks this plugin is refused.
     pub required: Option<bool>,
+    /// Bound on the module file, in MiB.
+    pub max_module_mib: Option<u64>,
+    /// The module's expected `sha256:` digest.
+    pub digest: Option<String>,
+    /// The name the module's `describe()` must give.
+    pub expect_plugin: Option<String>,
+    /// The kind the module's `describe()` must give.
+    pub expect_kind: Option<String>,
 }
 
 /// Validated configuration.
@@ -286,6 +335,8 @@ pub struct Config {
     pub watch_paths: Vec<PathBuf>,
     /// The decision server's settings.
     pub server: crate::server::config::ServerConfig,
+    /// Deadline of one reload attempt (from the config the host started with).
+    pub reload_timeout: Duration,
 }
 
 /// Task history bounds.
@@ -293,8 +344,10 @@ pub struct Config {
 pub struct HistoryConfig {
     /// Entries kept per task.
     pub max_entries_per_task: usize,
-    /// Tasks kept.
+    /// Tasks whose entries are kept.
     pub max_tasks: usize,
+    /// Tasks known at all; see [`crate::history`].
+    pub max_known_tasks: usize,
 }
 
 impl Default for HistoryConfig {
@@ -302,6 +355,7 @@ impl Default for HistoryConfig {
         Self {
             max_entries_per_task: 64,
             max_tasks: 10_000,
+            max_known_tasks: 1_000_000,
         }
     }
 }
@@ -355,6 +409,25 @@ pub struct PluginConfig {
     pub required: bool,
     /// The settings file, if settings came from one (watched for changes).
     pub settings_file: Option<PathBuf>,
+    /// The largest module file read for this plugin, in bytes.
+    pub max_module_bytes: u64,
+    /// What the module in this slot must be; see [`Pin`].
+    pub pin: Pin,
+}
+
+/// What the config pins about the module in a plugin's slot.
+///
+/// A signature says *who* vouched for a module, not *which plugin* it is: a module
+/// signed for one slot (or a test fixture signed with the same key) would otherwise load
+/// in another slot whose settings it happens to accept. A mismatch refuses the plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pin {
+    /// The module's exact `sha256:` digest (checked before compiling).
+    pub digest: Option<String>,
+    /// The name `describe()` must return.
+    pub plugin: Option<String>,
+    /// The kind `describe()` must return.
+    pub kind: Option<String>,
 }
 
 /// Where precompiled artifacts go.
@@ -369,10 +442,11 @@ pub struct CacheConfig {
 impl Config {
     /// Reads and validates a config file; relative paths resolve against its directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            read_regular_text(path, MAX_CONFIG_FILE_BYTES).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_toml(&text, base).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
@@ -412,6 +486,8 @@ impl Config {
         )?;
         let default_memory = check_memory("defaults.memory_limit_mib", defaults.memory_limit_mib)?;
         let default_prewarm = check_prewarm("defaults.prewarm", defaults.prewarm)?;
+        let default_max_module =
+            check_module_bound("defaults.max_module_mib", defaults.max_module_mib)?;
         let history = HistoryConfig {
             max_entries_per_task: positive(
                 "history.max_entries_per_task",
@@ -423,7 +499,21 @@ impl Config {
                 raw.history.max_tasks,
                 HistoryConfig::default().max_tasks,
             )?,
+            max_known_tasks: positive(
+                "history.max_known_tasks",
+                raw.history.max_known_tasks,
+                HistoryConfig::default().max_known_tasks,
+            )?,
         };
+        if history.max_known_tasks < history.max_tasks {
+            return Err(invalid(
+                "history.max_known_tasks",
+                format!(
+                    "{}, expected at least `history.max_tasks` ({})",
+                    history.max_known_tasks, history.max_tasks
+                ),
+            ));
+        }
         let mut plugins: Vec<PluginConfig> = Vec::with_capacity(raw.plugins.len());
         for (i, p) in raw.plugins.into_iter().enumerate() {
             let key = |k: &str| format!("plugin[{i}].{k}");
@@ -452,7 +542,7 @@ impl Config {
                 }
                 (None, Some(file)) => {
                     let path = base.join(&file);
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                    let text = read_regular_text(&path, MAX_SETTINGS_FILE_BYTES).map_err(|e| {
                         invalid(
                             key("settings_file"),
                             format!("cannot read `{}`: {e}", path.display()),
@@ -498,6 +588,15 @@ impl Config {
                 settings_json,
                 required: p.required.unwrap_or(false),
                 settings_file: settings_path,
+                max_module_bytes: match p.max_module_mib {
+                    Some(_) => check_module_bound(&key("max_module_mib"), p.max_module_mib)?,
+                    None => default_max_module,
+                },
+                pin: Pin {
+                    digest: check_digest(&key("digest"), p.digest)?,
+                    plugin: check_word(&key("expect_plugin"), p.expect_plugin)?,
+                    kind: check_word(&key("expect_kind"), p.expect_kind)?,
+                },
             });
         }
         let trust = trust_policy(&raw.trust, base)?;
@@ -506,9 +605,17 @@ impl Config {
         watch_paths.extend(raw.trust.key_dirs.iter().map(|d| base.join(d)));
         for p in &plugins {
             watch_paths.push(p.path.clone());
+            watch_paths.push(crate::signature::signature_path(&p.path));
             watch_paths.extend(p.settings_file.clone());
         }
         let server = crate::server::config::ServerConfig::from_raw(raw.server, base)?;
+        let reload_timeout_ms = raw.reload.timeout_ms.unwrap_or(DEFAULT_RELOAD_TIMEOUT_MS);
+        if reload_timeout_ms == 0 || reload_timeout_ms > MAX_RELOAD_TIMEOUT_MS {
+            return Err(invalid(
+                "reload.timeout_ms",
+                format!("{reload_timeout_ms} ms, expected 1 to {MAX_RELOAD_TIMEOUT_MS}"),
+            ));
+        }
         Ok(Self {
             when_all_abstain: defaults.when_all_abstain.unwrap_or_default(),
             history,
@@ -520,6 +627,7 @@ impl Config {
             }),
             watch_paths,
             server,
+            reload_timeout: Duration::from_millis(reload_timeout_ms),
         })
     }
 }
@@ -576,6 +684,44 @@ fn check_prewarm(key: &str, value: Option<usize>) -> Result<usize, ConfigError> 
         ));
     }
     Ok(n)
+}
+
+fn check_digest(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(digest) = value else {
+        return Ok(None);
+    };
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(invalid(
+            key,
+            format!(
+                "`{digest}`, expected `sha256:` and 64 lowercase hex digits (as `arbiter inspect` prints)"
+            ),
+        ));
+    }
+    Ok(Some(digest))
+}
+
+fn check_word(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(word) if word.trim().is_empty() => Err(invalid(key, "expected a non-empty string")),
+        other => Ok(other),
+    }
+}
+
+fn check_module_bound(key: &str, value: Option<u64>) -> Result<u64, ConfigError> {
+    let n = value.unwrap_or(DEFAULT_MAX_MODULE_MIB);
+    if n == 0 || n > MAX_MAX_MODULE_MIB {
+        return Err(invalid(
+            key,
+            format!("{n} MiB, expected 1 to {MAX_MAX_MODULE_MIB}"),
+        ));
+    }
+    Ok(n * 1024 * 1024)
 }
 
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {

@@ -21,7 +21,7 @@ pub enum LoadError {
         /// The path.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        source: crate::file_read::FileReadError,
     },
     /// The module's signature was refused (see [`crate::verified`]): the module is not
     /// compiled, let alone run.
@@ -58,6 +58,21 @@ pub enum LoadError {
         /// What is missing or mistyped.
         message: String,
     },
+    /// The module is not the one the config pins for this slot (`digest`,
+    /// `expect_plugin`, `expect_kind`).
+    #[error(
+        "plugin `{plugin}`: refused: the config expects {expected}, the module at `{path}` is {found}"
+    )]
+    PinMismatch {
+        /// Operator's plugin name.
+        plugin: String,
+        /// The module.
+        path: PathBuf,
+        /// What the config pins, e.g. "describe() name `intent`".
+        expected: String,
+        /// What the module is.
+        found: String,
+    },
     /// `describe()` failed or returned unusable metadata.
     #[error("plugin `{plugin}`: describe() failed: {message}")]
     Describe {
@@ -82,6 +97,14 @@ pub enum LoadError {
     RequiredPluginMissing {
         /// The plugin's name.
         plugin: String,
+    },
+    /// A reload did not finish within its deadline (`[reload] timeout_ms`).
+    #[error(
+        "the reload did not finish within {timeout_ms} ms (`reload.timeout_ms`); it was abandoned and the active set keeps serving"
+    )]
+    ReloadTimeout {
+        /// The deadline.
+        timeout_ms: u64,
     },
     /// The artifact cache could not be opened.
     #[error("cannot open the artifact cache: {0}")]

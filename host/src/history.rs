@@ -1,10 +1,6 @@
 //! Task history: each task's recent actions and their final effects, so a policy can
 //! judge a chain (read a secret, then send mail) rather than one call in isolation.
 //!
-//! Bounded twice: per task (oldest entries evicted) and in total (least recently used
-//! task evicted), so an agent opening endless tasks cannot exhaust the host's memory.
-//! Ended tasks are remembered (also bounded) so that later actions for them are denied.
-//!
 //! Besides the recent entries, each task keeps its **sticky labels**: every label it ever
 //! touched. Evicting an old entry must not launder a secret read long ago, so taint is
 //! kept for the task's whole life, not just the window of recent entries.
@@ -12,11 +8,38 @@
 //! Plugins read both through a [`TaskSnapshot`], taken once per decision. Entries and
 //! labels are shared behind `Arc`s (copy-on-write when the task records its next entry),
 //! so taking a snapshot costs two reference counts, whatever the history's length.
+//!
+//! # Bounds, and what they never do
+//!
+//! Memory is bounded three ways: entries per task (`history.max_entries_per_task`, oldest
+//! dropped), tasks with entries (`history.max_tasks`, least recently used first), and
+//! tasks known at all (`history.max_known_tasks`).
+//!
+//! A bound must never make a task *more permitted* than it was: opening filler tasks
+//! used to evict a tainted task together with its labels, and its next exfiltration call
+//! was allowed. So:
+//!
+//! - A task evicted at `max_tasks` loses only its **entries**. Its sticky labels and its
+//!   ended flag move to a compact table of known tasks, and it gains the sticky label
+//!   [`HISTORY_EVICTED_LABEL`], so a policy that counts entries can tell that the window
+//!   is incomplete and be as strict as it likes. When the task acts again, it starts a
+//!   new window of entries with all its labels.
+//! - An ended task is remembered as ended for as long as the host runs.
+//! - Nothing known is ever forgotten to make room: when `max_known_tasks` tasks are
+//!   known, a task id not seen before is **refused** (its actions are denied, saying
+//!   why) while known tasks carry on. That is fail-closed: the alternative, forgetting a
+//!   task, would re-open an ended task or wash out a taint. An operator who reaches the
+//!   bound raises it (each known task without entries costs about 150 bytes plus its id
+//!   and labels) or restarts, which forgets the in-memory history as a whole.
 
 use crate::config::HistoryConfig;
 use crate::decision::Effect;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+
+/// The sticky label a task gains when its entries are evicted at `history.max_tasks`:
+/// its labels are complete, its window of entries is not.
+pub const HISTORY_EVICTED_LABEL: &str = "arbiter:history-evicted";
 
 /// At most this many distinct sticky labels per task. Labels are short words from the
 /// gateway and from plugins (at most 16 per verdict); beyond this bound new labels are
@@ -58,14 +81,49 @@ struct TaskRecord {
     labels: Arc<[String]>,
 }
 
+/// What is kept of a task without entries: evicted at `max_tasks`, or ended.
+#[derive(Debug, Default)]
+struct Retained {
+    labels: Arc<[String]>,
+    ended: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     tasks: HashMap<String, TaskRecord>,
     /// Last-use sequence number → task id, for LRU eviction.
     recency: BTreeMap<u64, String>,
     next_seq: u64,
-    ended: HashSet<String>,
-    ended_order: VecDeque<String>,
+    /// Known tasks without entries (never in `tasks` at the same time).
+    retained: HashMap<String, Retained>,
+}
+
+impl Inner {
+    fn known(&self) -> usize {
+        self.tasks.len().saturating_add(self.retained.len())
+    }
+
+    fn is_known(&self, task_id: &str) -> bool {
+        self.tasks.contains_key(task_id) || self.retained.contains_key(task_id)
+    }
+}
+
+/// Why a task's action is denied before any plugin runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskRefusal {
+    /// The task was ended.
+    #[error("task `{0}` has ended")]
+    Ended(String),
+    /// The task is new and the table of known tasks is full.
+    #[error(
+        "task `{task}` is new and {bound} tasks are known (`history.max_known_tasks`): new tasks are refused rather than forget one (which could re-open an ended task or wash out a taint)"
+    )]
+    TableFull {
+        /// The task.
+        task: String,
+        /// The bound.
+        bound: usize,
+    },
 }
 
 /// The in-memory task history.
@@ -99,25 +157,79 @@ impl TaskHistory {
             .unwrap_or_default()
     }
 
-    /// What plugins may read about the task now; empty for a task with no history.
+    /// What plugins may read about the task now; empty for a task with no history. A
+    /// task whose entries were evicted has its labels and no entries.
     pub fn snapshot(&self, task_id: &str) -> TaskSnapshot {
-        self.lock()
-            .tasks
-            .get(task_id)
-            .map(|task| TaskSnapshot {
+        let inner = self.lock();
+        if let Some(task) = inner.tasks.get(task_id) {
+            return TaskSnapshot {
                 entries: Arc::clone(&task.entries),
                 labels: Arc::clone(&task.labels),
+            };
+        }
+        inner
+            .retained
+            .get(task_id)
+            .map(|r| TaskSnapshot {
+                entries: Arc::default(),
+                labels: Arc::clone(&r.labels),
             })
             .unwrap_or_default()
     }
 
-    /// Records an entry for the task, evicting as the bounds require.
+    /// The gate before a task's action is evaluated: the snapshot plugins may read, or
+    /// why the action is denied without running them (ended; new while the table of
+    /// known tasks is full).
+    pub fn admit(&self, task_id: &str) -> Result<TaskSnapshot, TaskRefusal> {
+        {
+            let inner = self.lock();
+            if inner.retained.get(task_id).is_some_and(|r| r.ended) {
+                return Err(TaskRefusal::Ended(task_id.to_owned()));
+            }
+            if !inner.is_known(task_id) && inner.known() >= self.config.max_known_tasks {
+                tracing::warn!(
+                    task = task_id,
+                    bound = self.config.max_known_tasks,
+                    "task table full: refusing a new task"
+                );
+                return Err(TaskRefusal::TableFull {
+                    task: task_id.to_owned(),
+                    bound: self.config.max_known_tasks,
+                });
+            }
+        }
+        Ok(self.snapshot(task_id))
+    }
+
+    /// Records an entry for the task, evicting as the bounds require. An ended task
+    /// records nothing (its actions are denied by [`TaskHistory::admit`]).
     pub fn record(&self, task_id: &str, entry: HistoryEntry) {
         let mut inner = self.lock();
         let inner = &mut *inner;
+        if inner.retained.get(task_id).is_some_and(|r| r.ended) {
+            return;
+        }
         inner.next_seq += 1;
         let seq = inner.next_seq;
-        let task = inner.tasks.entry(task_id.to_owned()).or_default();
+        if !inner.tasks.contains_key(task_id) {
+            // A task coming back after eviction starts a new window with all its labels.
+            let labels = inner
+                .retained
+                .remove(task_id)
+                .map(|r| r.labels)
+                .unwrap_or_default();
+            inner.tasks.insert(
+                task_id.to_owned(),
+                TaskRecord {
+                    seq: 0,
+                    entries: Arc::default(),
+                    labels,
+                },
+            );
+        }
+        let Some(task) = inner.tasks.get_mut(task_id) else {
+            return;
+        };
         if task.seq != 0 {
             inner.recency.remove(&task.seq);
         }
@@ -136,36 +248,53 @@ impl TaskHistory {
             let Some((_, oldest)) = inner.recency.pop_first() else {
                 break;
             };
-            inner.tasks.remove(&oldest);
+            if let Some(evicted) = inner.tasks.remove(&oldest) {
+                // Keep the taint; say that the window of entries is gone.
+                let labels = merge_labels(
+                    &oldest,
+                    &evicted.labels,
+                    &[HISTORY_EVICTED_LABEL.to_owned()],
+                );
+                inner.retained.insert(
+                    oldest,
+                    Retained {
+                        labels,
+                        ended: false,
+                    },
+                );
+            }
         }
     }
 
-    /// Ends a task: its history is dropped and later actions are to be denied.
+    /// Ends a task: its history is dropped and later actions are denied, for as long
+    /// as the host runs (ending is never refused, whatever the bounds).
     pub fn end(&self, task_id: &str) {
         let mut inner = self.lock();
         if let Some(task) = inner.tasks.remove(task_id) {
             inner.recency.remove(&task.seq);
         }
-        if inner.ended.insert(task_id.to_owned()) {
-            inner.ended_order.push_back(task_id.to_owned());
-        }
-        // Remember many more ended tasks than live ones: forgetting one re-opens it.
-        let cap = self.config.max_tasks.saturating_mul(10);
-        while inner.ended_order.len() > cap {
-            if let Some(old) = inner.ended_order.pop_front() {
-                inner.ended.remove(&old);
-            }
-        }
+        inner.retained.insert(
+            task_id.to_owned(),
+            Retained {
+                labels: Arc::default(),
+                ended: true,
+            },
+        );
     }
 
     /// Whether the task was ended.
     pub fn is_ended(&self, task_id: &str) -> bool {
-        self.lock().ended.contains(task_id)
+        self.lock().retained.get(task_id).is_some_and(|r| r.ended)
     }
 
-    /// Number of tasks with history.
+    /// Number of tasks with entries.
     pub fn task_count(&self) -> usize {
         self.lock().tasks.len()
+    }
+
+    /// Number of tasks known (with entries, evicted, or ended).
+    pub fn known_task_count(&self) -> usize {
+        self.lock().known()
     }
 }
 
@@ -208,6 +337,7 @@ mod tests {
         let h = TaskHistory::new(HistoryConfig {
             max_entries_per_task: 2,
             max_tasks: 2,
+            ..HistoryConfig::default()
         });
         h.record("a", e("1"));
         h.record("a", e("2"));
@@ -228,6 +358,7 @@ mod tests {
         let h = TaskHistory::new(HistoryConfig {
             max_entries_per_task: 1,
             max_tasks: 10,
+            ..HistoryConfig::default()
         });
         let mut secret = e("1");
         secret.labels = vec!["secret".to_owned(), "pii".to_owned()];
@@ -251,5 +382,62 @@ mod tests {
         assert!(h.entries("a").is_empty());
         assert!(h.is_ended("a"));
         assert!(!h.is_ended("b"));
+    }
+
+    #[test]
+    fn eviction_keeps_taint_and_ended_tasks_stay_ended() {
+        let h = TaskHistory::new(HistoryConfig {
+            max_entries_per_task: 8,
+            max_tasks: 3,
+            max_known_tasks: 100_000,
+        });
+        let mut secret = e("read");
+        secret.labels = vec!["secret".to_owned()];
+        h.record("tainted", secret);
+        h.end("ended");
+        // Far more filler tasks than `max_tasks`: before, they evicted the taint.
+        for i in 0..20_000 {
+            h.record(&format!("filler-{i}"), e("1"));
+        }
+        assert_eq!(h.task_count(), 3);
+        let snapshot = h.admit("tainted").unwrap();
+        assert!(snapshot.entries.is_empty());
+        assert_eq!(
+            &*snapshot.labels,
+            [HISTORY_EVICTED_LABEL.to_owned(), "secret".to_owned()]
+        );
+        // Acting again starts a new window with every label.
+        h.record("tainted", e("send"));
+        let snapshot = h.snapshot("tainted");
+        assert_eq!(snapshot.entries.len(), 1);
+        assert!(snapshot.labels.contains(&"secret".to_owned()));
+        assert_eq!(
+            h.admit("ended").unwrap_err(),
+            TaskRefusal::Ended("ended".into())
+        );
+        h.record("ended", e("x"));
+        assert!(h.is_ended("ended"));
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_tasks_and_forgets_nothing() {
+        let h = TaskHistory::new(HistoryConfig {
+            max_entries_per_task: 8,
+            max_tasks: 2,
+            max_known_tasks: 4,
+        });
+        for t in ["a", "b", "c"] {
+            h.record(t, e("1"));
+        }
+        h.end("d");
+        assert_eq!(h.known_task_count(), 4);
+        assert!(matches!(
+            h.admit("new"),
+            Err(TaskRefusal::TableFull { bound: 4, .. })
+        ));
+        // Known tasks carry on; ending works whatever the bound.
+        assert!(h.admit("a").is_ok());
+        h.end("e");
+        assert!(h.is_ended("e") && h.is_ended("d"));
     }
 }

@@ -38,6 +38,7 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod error;
+pub mod file_read;
 pub mod history;
 pub mod instance_pool;
 pub mod plugin;

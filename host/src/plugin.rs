@@ -10,7 +10,7 @@ use crate::history::TaskSnapshot;
 use crate::instance_pool::{self, InstancePool, MAX_USES};
 use crate::sandbox::{StoreState, truncate};
 use crate::trust::TrustPolicy;
-use crate::verified::{SignatureStatus, VerifiedModule, verify_module};
+use crate::verified::{SignatureStatus, VerifiedModule, verify_module_bounded};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,7 +161,8 @@ impl LoadedPlugin {
         config: &PluginConfig,
         trust: &TrustPolicy,
     ) -> Result<Self, LoadError> {
-        let module = verify_module(&config.name, &config.path, trust)?;
+        let module =
+            verify_module_bounded(&config.name, &config.path, trust, config.max_module_bytes)?;
         Self::from_verified(engine, linker, config, &module)
     }
 
@@ -188,6 +189,21 @@ impl LoadedPlugin {
     ) -> Result<Self, LoadError> {
         let plugin = config.name.clone();
         let digest = module.digest().to_owned();
+        let mismatch = |expected: String, found: String| LoadError::PinMismatch {
+            plugin: plugin.clone(),
+            path: config.path.clone(),
+            expected,
+            found,
+        };
+        // Before compiling: a module that is not the pinned one never reaches the compiler.
+        if let Some(pinned) = &config.pin.digest
+            && *pinned != digest
+        {
+            return Err(mismatch(
+                format!("digest `{pinned}`"),
+                format!("`{digest}`"),
+            ));
+        }
         let component = engine.compile(module).map_err(|e| LoadError::Compile {
             plugin: plugin.clone(),
             message: format!("{e:#}"),
@@ -255,6 +271,19 @@ impl LoadedPlugin {
                     "`{field}` must be 1 to {MAX_WORD_BYTES} bytes, got {} bytes",
                     value.len()
                 )));
+            }
+        }
+        for (field, pinned, found) in [
+            ("name", &config.pin.plugin, &info.name),
+            ("kind", &config.pin.kind, &info.kind),
+        ] {
+            if let Some(pinned) = pinned
+                && pinned != found
+            {
+                return Err(mismatch(
+                    format!("describe() {field} `{pinned}`"),
+                    format!("`{found}`"),
+                ));
             }
         }
         loaded.listing.plugin = info.name;

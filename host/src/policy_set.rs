@@ -5,6 +5,7 @@ use crate::config::{Config, DefaultEffect};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::plugin::{LoadedPlugin, PluginListing, linker};
+use crate::verified::{VerifiedModule, verify_module_bounded};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,16 +18,41 @@ pub struct PolicySet {
     when_all_abstain: DefaultEffect,
     /// A refill of spare instances is queued with the prewarmer.
     refill_queued: AtomicBool,
+    /// The configuration this set was loaded from, to tell an unchanged reload.
+    config: Config,
 }
 
 impl PolicySet {
     /// Loads every plugin in `config`. Any plugin that fails to load fails the whole
     /// set: starting with a policy missing is failing open.
     pub fn load(engine: &Engine, config: &Config, generation: u64) -> Result<Self, LoadError> {
+        let modules = Self::verify(config)?;
+        Self::build(engine, config, &modules, generation)
+    }
+
+    /// Reads every plugin's module and checks its signature (no compiling): the first
+    /// half of [`PolicySet::load`], enough to tell whether anything changed.
+    pub(crate) fn verify(config: &Config) -> Result<Vec<VerifiedModule>, LoadError> {
+        config
+            .plugins
+            .iter()
+            .map(|p| verify_module_bounded(&p.name, &p.path, &config.trust, p.max_module_bytes))
+            .collect()
+    }
+
+    /// Compiles and checks verified modules (one per plugin of `config`, in order).
+    pub(crate) fn build(
+        engine: &Engine,
+        config: &Config,
+        modules: &[VerifiedModule],
+        generation: u64,
+    ) -> Result<Self, LoadError> {
         let linker = linker(engine)?;
         let mut plugins = Vec::with_capacity(config.plugins.len());
-        for plugin in &config.plugins {
-            plugins.push(LoadedPlugin::load(engine, &linker, plugin, &config.trust)?);
+        for (plugin, module) in config.plugins.iter().zip(modules) {
+            plugins.push(LoadedPlugin::from_verified(
+                engine, &linker, plugin, module,
+            )?);
         }
         let mut hasher = Sha256::new();
         for p in &plugins {
@@ -43,7 +69,25 @@ impl PolicySet {
             plugins,
             when_all_abstain: config.when_all_abstain,
             refill_queued: AtomicBool::new(false),
+            config: config.clone(),
         })
+    }
+
+    /// Whether `config` with these verified modules is exactly what this set was loaded
+    /// from: the same configuration (plugins, settings, limits, trust keys) and, plugin by
+    /// plugin, the same module bytes signed by the same key.
+    pub(crate) fn is_same(&self, config: &Config, modules: &[VerifiedModule]) -> bool {
+        self.config == *config
+            && self.plugins.len() == modules.len()
+            && self.plugins.iter().zip(modules).all(|(p, m)| {
+                p.listing().digest == m.digest()
+                    && p.listing().signer.as_deref() == m.signer().map(|s| s.id.as_str())
+            })
+    }
+
+    /// The configuration this set was loaded from.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The generation number.

@@ -1,10 +1,18 @@
 //! Reload status: what the embedding API and the server report about policy swaps.
+//!
+//! A refused hot swap must not be missable: every attempt, manual or by the file watcher,
+//! is counted by trigger and result ([`ReloadStatus::counts`], and
+//! `arbiter_reloads_total{trigger,result}` on the server), and the last
+//! [`RECENT_RELOADS`] attempts are kept with their errors ([`ReloadStatus::recent`]).
 
 use crate::plugin::PluginListing;
 use serde::Serialize;
 
+/// How many reload attempts [`ReloadStatus::recent`] keeps.
+pub const RECENT_RELOADS: usize = 16;
+
 /// How a reload was triggered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReloadTrigger {
     /// An explicit call (API, `POST /v1/reload`).
@@ -13,16 +21,55 @@ pub enum ReloadTrigger {
     Watch,
 }
 
-/// The result of the most recent reload attempt.
+impl ReloadTrigger {
+    /// The word used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Watch => "watch",
+        }
+    }
+}
+
+/// What a reload attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReloadResult {
+    /// A new policy set (the next generation) became active.
+    Success,
+    /// Every file's content was as the active set was loaded from: no new generation.
+    Unchanged,
+    /// The new files were refused (or the reload exceeded its deadline); the active set
+    /// keeps serving.
+    Failure,
+}
+
+impl ReloadResult {
+    /// Every result, in a fixed order (metrics pre-create their series from it).
+    pub const ALL: [Self; 3] = [Self::Success, Self::Unchanged, Self::Failure];
+
+    /// The word used in JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Unchanged => "unchanged",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One reload attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReloadReport {
     /// When it finished (RFC 3339).
     pub time: String,
     /// What triggered it.
     pub trigger: ReloadTrigger,
-    /// Whether a new set became active.
+    /// What it did.
+    pub result: ReloadResult,
+    /// Whether the active set is the one the files describe (`success` or `unchanged`).
     pub ok: bool,
-    /// The generation it produced (when ok).
+    /// The active generation after the attempt (when ok).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
     /// Why it was refused (when not ok).
@@ -32,7 +79,18 @@ pub struct ReloadReport {
     pub elapsed_ms: u64,
 }
 
-/// The active policy set and the last reload.
+/// How many attempts had one trigger and result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadCount {
+    /// The trigger.
+    pub trigger: ReloadTrigger,
+    /// The result.
+    pub result: ReloadResult,
+    /// Attempts since the host started.
+    pub count: u64,
+}
+
+/// The active policy set and the reload attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReloadStatus {
     /// Active generation.
@@ -43,4 +101,8 @@ pub struct ReloadStatus {
     pub plugins: Vec<PluginListing>,
     /// The most recent reload attempt, if any.
     pub last: Option<ReloadReport>,
+    /// The last [`RECENT_RELOADS`] attempts, newest first.
+    pub recent: Vec<ReloadReport>,
+    /// Attempts since start by trigger and result (every combination, zeros included).
+    pub counts: Vec<ReloadCount>,
 }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
+/// Largest trust key file read: a PEM public key is a few hundred bytes.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
 /// OID of Ed25519 keys (RFC 8410).
 const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 /// OID of elliptic-curve public keys (RFC 5480); the curve is in the parameters.
@@ -153,7 +156,7 @@ pub enum TrustError {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        source: crate::file_read::FileReadError,
     },
     /// The key directory could not be listed.
     #[error("cannot list trust key directory `{path}`: {source}")]
@@ -244,10 +247,13 @@ impl TrustStore {
     /// `.pub.pem`/`.pem`). A private key, an unsupported algorithm, or a duplicate id is
     /// an error naming the file.
     pub fn add_key_file(&mut self, id: Option<&str>, path: &Path) -> Result<(), TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::file_read::read_regular_text(path, MAX_KEY_FILE_BYTES).map_err(|source| {
+                TrustError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         let (key, fingerprint) = parse_public_key(path, &text)?;
         let id = match id {
             Some(id) => id.to_owned(),

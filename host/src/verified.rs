@@ -27,12 +27,13 @@
 //! [`Engine::compile`]: crate::engine::Engine::compile
 //! [`LoadedPlugin::from_verified`]: crate::plugin::LoadedPlugin::from_verified
 
+use crate::config::DEFAULT_MAX_MODULE_BYTES;
 use crate::error::LoadError;
+use crate::file_read::{FileReadError, read_regular_file};
 use crate::plugin::digest;
 use crate::signature::{self, DecodeError, MAX_SIGNATURE_FILE_BYTES, signature_path};
 use crate::trust::{Algorithm, TrustPolicy};
 use serde::{Deserialize, Serialize};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 /// Whether a loaded module was signed.
@@ -106,13 +107,14 @@ pub enum SignatureError {
         /// Where the signature was expected.
         path: PathBuf,
     },
-    /// The `.sig` exists but cannot be read (a directory, no permission, ...).
+    /// The `.sig` exists but cannot be read (a directory, a FIFO, too large, no
+    /// permission, ...).
     #[error("cannot read signature file `{path}`: {source}")]
     Read {
         /// The signature file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        source: FileReadError,
     },
     /// The `.sig` contents are empty or not decodable.
     #[error("malformed signature `{path}`: {source}")]
@@ -135,11 +137,25 @@ pub enum SignatureError {
 
 /// Reads the module at `path` and its `.sig`, and returns the bytes only if the
 /// signature verifies against `trust` (or the module is unsigned and `trust` allows
-/// that). Errors name the plugin and the reason.
+/// that). Errors name the plugin and the reason. Reads at most
+/// [`DEFAULT_MAX_MODULE_BYTES`]; see [`verify_module_bounded`].
 pub fn verify_module(
     plugin: &str,
     path: &Path,
     trust: &TrustPolicy,
+) -> Result<VerifiedModule, LoadError> {
+    verify_module_bounded(plugin, path, trust, DEFAULT_MAX_MODULE_BYTES)
+}
+
+/// [`verify_module`] for a module of at most `max_module_bytes`. The module is read
+/// before its signature can be checked, so the bound (and the regular-file check, see
+/// [`crate::file_read`]) is what keeps an unverified file from exhausting memory or
+/// blocking the loader.
+pub fn verify_module_bounded(
+    plugin: &str,
+    path: &Path,
+    trust: &TrustPolicy,
+    max_module_bytes: u64,
 ) -> Result<VerifiedModule, LoadError> {
     let refuse = |reason: SignatureError| LoadError::Signature {
         plugin: plugin.to_owned(),
@@ -148,16 +164,16 @@ pub fn verify_module(
     if trust.store.is_empty() && !trust.allow_unsigned {
         return Err(refuse(SignatureError::NoTrustedKeys));
     }
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let bytes = read_regular_file(path, max_module_bytes).map_err(|source| LoadError::Read {
         plugin: plugin.to_owned(),
         path: path.to_owned(),
         source,
     })?;
     let digest = digest(&bytes);
     let sig_path = signature_path(path);
-    let contents = match read_bounded(&sig_path) {
+    let contents = match read_regular_file(&sig_path, MAX_SIGNATURE_FILE_BYTES) {
         Ok(contents) => contents,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             if !trust.allow_unsigned {
                 return Err(refuse(SignatureError::Missing { path: sig_path }));
             }
@@ -173,6 +189,12 @@ pub fn verify_module(
                 digest,
                 signer: None,
             });
+        }
+        Err(FileReadError::TooLarge { .. }) => {
+            return Err(refuse(SignatureError::Malformed {
+                path: sig_path,
+                source: DecodeError::TooLarge,
+            }));
         }
         Err(source) => {
             return Err(refuse(SignatureError::Read {
@@ -213,14 +235,4 @@ pub fn verify_module(
         path: sig_path,
         tried,
     }))
-}
-
-/// Reads at most [`MAX_SIGNATURE_FILE_BYTES`] + 1 bytes, so an oversized file is
-/// detected without reading it all.
-fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
-    let mut contents = Vec::new();
-    file.take(MAX_SIGNATURE_FILE_BYTES + 1)
-        .read_to_end(&mut contents)?;
-    Ok(contents)
 }

@@ -10,9 +10,16 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Path of a built plugin component; panics with the fix if it is missing.
+/// Path of a built plugin component; panics with the fix if it is missing. The hostile
+/// test fixture `misbehave` lives apart, in build/fixtures/, signed with its own key
+/// that only tests trust (see [`TEST_TRUST`]).
 pub fn plugin_path(name: &str) -> PathBuf {
-    let path = root().join("build/plugins").join(format!("{name}.wasm"));
+    let dir = if name == "misbehave" {
+        "build/fixtures"
+    } else {
+        "build/plugins"
+    };
+    let path = root().join(dir).join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: run `scripts/build-plugins.sh` (the README's test command does)",
@@ -43,9 +50,32 @@ pub fn dev_public_key_path() -> PathBuf {
     dev_key_path().with_file_name("dev.pub.pem")
 }
 
-/// Trusts the development key (id `dev`); prepended to test configs without `[trust]`.
-pub const TEST_TRUST: &str =
-    "[trust]\nkeys = [{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }]\n";
+/// The public key of the test-fixture signing key (build/keys/fixtures.pem), which signed
+/// build/fixtures/misbehave.wasm.
+pub fn fixture_public_key_path() -> PathBuf {
+    let path = root().join("build/keys/fixtures.pub.pem");
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/build-plugins.sh` (it makes the fixture key and signs the fixtures)",
+        path.display()
+    );
+    path
+}
+
+/// A `[trust]` table with absolute paths trusting the development and fixture keys, for
+/// configs written outside the workspace.
+pub fn test_trust_absolute() -> String {
+    format!(
+        "[trust]\nkeys = [{{ id = \"dev\", path = \"{}\" }}, {{ id = \"fixtures\", path = \"{}\" }}]\n",
+        dev_public_key_path().display(),
+        fixture_public_key_path().display()
+    )
+}
+
+/// Trusts the development key (id `dev`) and the test-fixture key (id `fixtures`, which
+/// signed build/fixtures/misbehave.wasm and which no example config trusts); prepended
+/// to test configs without `[trust]`.
+pub const TEST_TRUST: &str = "[trust]\nkeys = [{ id = \"dev\", path = \"build/keys/dev.pub.pem\" }, { id = \"fixtures\", path = \"build/keys/fixtures.pub.pem\" }]\n";
 
 /// Signs the module at `path` with the development key, writing `<path>.sig`, so a
 /// hand-written fixture passes the signature gate and reaches the check it tests.
@@ -88,14 +118,14 @@ pub fn arbiter(toml: &str) -> Arbiter {
 /// A `misbehave` plugin entry with the given behaviour.
 pub fn misbehave(name: &str, behaviour: &str, extra: &str) -> String {
     format!(
-        "[[plugin]]\nname = \"{name}\"\npath = \"build/plugins/misbehave.wasm\"\nsettings = {{ behaviour = \"{behaviour}\" }}\n{extra}\n"
+        "[[plugin]]\nname = \"{name}\"\npath = \"build/fixtures/misbehave.wasm\"\nsettings = {{ behaviour = \"{behaviour}\" }}\n{extra}\n"
     )
 }
 
 /// An echo plugin entry answering `effect`.
 pub fn echo(name: &str, effect: &str, extra: &str) -> String {
     format!(
-        "[[plugin]]\nname = \"{name}\"\npath = \"build/plugins/misbehave.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n{extra}\n"
+        "[[plugin]]\nname = \"{name}\"\npath = \"build/fixtures/misbehave.wasm\"\nsettings = {{ behaviour = \"echo\", effect = \"{effect}\" }}\n{extra}\n"
     )
 }
 

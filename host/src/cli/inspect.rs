@@ -89,8 +89,9 @@ struct Describe {
 
 /// Runs `inspect`.
 pub fn run(args: &InspectArgs) -> Result<u8> {
-    let bytes = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read module `{}`", args.module.display()))?;
+    let bytes =
+        crate::file_read::read_regular_file(&args.module, crate::config::DEFAULT_MAX_MODULE_BYTES)
+            .with_context(|| format!("cannot read module `{}`", args.module.display()))?;
     let sig_path = signature_path(&args.module);
     let name = module_name(&args.module);
     let mut report = Report {
@@ -193,6 +194,8 @@ pub fn run(args: &InspectArgs) -> Result<u8> {
                 settings_json: "{}".to_owned(),
                 required: false,
                 settings_file: None,
+                max_module_bytes: crate::config::DEFAULT_MAX_MODULE_BYTES,
+                pin: crate::config::Pin::default(),
             };
             match LoadedPlugin::describe_verified(&engine, &linker(&engine)?, &config, &module) {
                 Ok(plugin) => {

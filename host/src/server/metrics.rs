@@ -8,6 +8,7 @@
 
 use crate::decision::{Decision, outcome_word};
 use crate::plugin::PluginListing;
+use crate::reload::{ReloadResult, ReloadTrigger};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -80,8 +81,11 @@ impl Metrics {
             &["plugin", "outcome"],
         )?;
         let reloads = IntCounterVec::new(
-            Opts::new("arbiter_reloads_total", "Policy reloads, by result."),
-            &["result"],
+            Opts::new(
+                "arbiter_reloads_total",
+                "Policy reload attempts, by trigger (manual, watch) and result (success, unchanged, failure).",
+            ),
+            &["trigger", "result"],
         )?;
         let generation = IntGauge::new(
             "arbiter_policy_generation",
@@ -128,8 +132,10 @@ impl Metrics {
         for effect in ["allow", "deny", "step-up"] {
             decisions.with_label_values(&[effect]);
         }
-        for result in ["success", "failure"] {
-            reloads.with_label_values(&[result]);
+        for trigger in [ReloadTrigger::Manual, ReloadTrigger::Watch] {
+            for result in ReloadResult::ALL {
+                reloads.with_label_values(&[trigger.as_str(), result.as_str()]);
+            }
         }
         Ok(Self {
             registry,
@@ -193,9 +199,10 @@ impl Metrics {
     }
 
     /// Counts a reload attempt.
-    pub fn record_reload(&self, success: bool) {
-        let result = if success { "success" } else { "failure" };
-        self.reloads.with_label_values(&[result]).inc();
+    pub fn record_reload(&self, trigger: ReloadTrigger, result: ReloadResult) {
+        self.reloads
+            .with_label_values(&[trigger.as_str(), result.as_str()])
+            .inc();
     }
 
     /// Counts an error answer.

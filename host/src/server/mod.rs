@@ -97,11 +97,19 @@ impl AppState {
     /// (and changes nothing) if one was already active.
     pub fn activate(&self, arbiter: Arc<Arbiter>) -> bool {
         let set = arbiter.policy_set();
+        let metrics = self.inner.metrics.clone();
+        let host = Arc::clone(&arbiter);
         let activated = self.inner.arbiter.set(arbiter).is_ok();
         if activated {
             self.inner
                 .metrics
                 .set_policy(set.generation(), &set.listings());
+            // Every reload attempt, by the watcher or through the API, is counted and
+            // publishes the set it leaves active.
+            host.on_reload(Box::new(move |report, set| {
+                metrics.record_reload(report.trigger, report.result);
+                metrics.refresh_policy(set);
+            }));
         }
         activated
     }

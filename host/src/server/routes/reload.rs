@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct ReloadResponse {
     /// Generation before the reload.
     pub previous_generation: u64,
+    /// Whether a new generation became active (`false`: the files were unchanged).
+    pub changed: bool,
     /// The new set.
     #[serde(flatten)]
     pub set: PluginsResponse,
@@ -26,23 +28,22 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResponse
     let arbiter = Arc::clone(active(&state)?);
     let previous_generation = arbiter.policy_set().generation();
     let worker = Arc::clone(&arbiter);
-    let result = tokio::task::spawn_blocking(move || worker.reload())
+    // Counting and publishing the new set happen in the host's reload observer (see
+    // `AppState::activate`), for watcher reloads too.
+    let result = tokio::task::spawn_blocking(move || worker.reload_swapped())
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    let metrics = state.metrics();
     match result {
-        Ok(generation) => {
-            metrics.record_reload(true);
-            metrics.refresh_policy(&arbiter.policy_set());
+        Ok(swapped) => {
             let set = PluginsResponse::of(&arbiter);
-            tracing::info!(generation, previous_generation, digest = %set.policy_set_digest, "policy set reloaded");
+            tracing::info!(generation = swapped.generation(), previous_generation, digest = %set.policy_set_digest, "reload done");
             Ok(Json(ReloadResponse {
                 previous_generation,
+                changed: matches!(swapped, crate::arbiter::Swapped::New(_)),
                 set,
             }))
         }
         Err(e) => {
-            metrics.record_reload(false);
             tracing::warn!(error = %e, generation = previous_generation, "reload failed; the active set keeps serving");
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
