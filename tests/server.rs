@@ -399,12 +399,15 @@ fn tokens_are_validated_and_never_printed() {
 fn server_table_is_validated() {
     let base = std::path::Path::new("/etc/arbiter");
     let c = Config::from_toml(
-        "[server]\nlisten='127.0.0.1:9000'\nmax_body_bytes=1000\ndecide_token_env='DECIDE'\n[server.decision_log]\nsink='log/decisions.jsonl'\nredact_arguments=['/password']\nstrict=true\nbuffer=5\n",
+        "[server]\nlisten='127.0.0.1:9000'\nmax_body_bytes=1000\nheader_read_timeout_ms=250\nbody_read_timeout_ms=300\nmax_connections=7\ndecide_token_env='DECIDE'\n[server.decision_log]\nsink='log/decisions.jsonl'\nredact_arguments=['/password']\nstrict=true\nbuffer=5\n",
         base,
     )
     .unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
     assert_eq!(c.server.max_body_bytes, 1000);
+    assert_eq!(c.server.header_read_timeout.as_millis(), 250);
+    assert_eq!(c.server.body_read_timeout.as_millis(), 300);
+    assert_eq!(c.server.max_connections, 7);
     assert_eq!(
         c.server.decide_token,
         TokenSource::Env {
@@ -425,6 +428,9 @@ fn server_table_is_validated() {
     assert_eq!(d.server, ServerConfig::default());
     assert_eq!(d.server.listen.to_string(), "127.0.0.1:8480");
     assert_eq!(d.server.decision_log.redaction, Redaction::All);
+    assert_eq!(d.server.header_read_timeout.as_millis(), 5000);
+    assert_eq!(d.server.body_read_timeout.as_millis(), 10_000);
+    assert_eq!(d.server.max_connections, 1024);
     for (toml, expected) in [
         ("[server]\nlisen='x'\n", "unknown field `lisen`"),
         (
@@ -433,6 +439,15 @@ fn server_table_is_validated() {
         ),
         ("[server]\nlisten='localhost'\n", "server.listen"),
         ("[server]\nmax_body_bytes=0\n", "server.max_body_bytes"),
+        (
+            "[server]\nheader_read_timeout_ms=0\n",
+            "server.header_read_timeout_ms",
+        ),
+        (
+            "[server]\nbody_read_timeout_ms=600001\n",
+            "server.body_read_timeout_ms",
+        ),
+        ("[server]\nmax_connections=0\n", "server.max_connections"),
         (
             "[server]\nadmin_token='0123456789abcdef'\nadmin_token_env='X'\n",
             "not both",
@@ -1007,6 +1022,185 @@ async fn real_socket_round_trip_and_graceful_shutdown() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer accepting"
     );
+}
+
+/// Reads from `stream` until the server closes it (or it errors), within `bound`;
+/// returns what arrived, or `None` if the connection was still open at the bound.
+async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    bound: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&received).into_owned())
+}
+
+/// A generous bound for "the server closed it": the configured timeouts are 100s of
+/// ms, so only a server that never closes reaches it.
+const CLOSED_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Regression (issue 12): 300 connections with unfinished headers stayed open for 60 s.
+/// A connection whose headers do not all arrive within `header_read_timeout_ms` is
+/// closed, and so is one that sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_headers_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let h = harness(&allow_all(), |c| {
+        c.header_read_timeout = std::time::Duration::from_millis(300);
+    });
+    let (addr, stop, server) = start(&h).await;
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for stream in [&mut half, &mut silent] {
+        let answer = read_until_closed(stream, CLOSED_WITHIN).await;
+        assert!(answer.is_some(), "still open after {CLOSED_WITHIN:?}");
+    }
+    // The server still serves complete requests.
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Regression (issue 12): a client that sends its headers and then trickles the body
+/// held the connection and the handler for as long as it liked. Past
+/// `body_read_timeout_ms` it gets the JSON `408` and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_body_is_cut_off_with_a_json_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness(&allow_all(), |c| {
+        with_admin(c);
+        c.body_read_timeout = std::time::Duration::from_millis(300);
+    });
+    let (addr, stop, server) = start(&h).await;
+    for (path, auth) in [("/v1/decide", String::new())] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: 1000\r\n\r\n{{\"request_id\""
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        // Keep trickling, a byte every 50 ms, until the server gives up on us.
+        let (mut reader, mut writer) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if writer.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        });
+        // Stop trickling at the first byte of the answer, so no byte of ours is left
+        // unread when the server closes (which could turn its close into a reset).
+        let mut first = [0u8; 1];
+        let started = tokio::time::timeout(CLOSED_WITHIN, reader.read_exact(&mut first)).await;
+        trickle.abort();
+        let _ = trickle.await;
+        assert!(
+            matches!(started, Ok(Ok(_))),
+            "{path}: no answer within {CLOSED_WITHIN:?}: {started:?}"
+        );
+        let rest = read_until_closed(&mut reader, CLOSED_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("{path}: still open after {CLOSED_WITHIN:?}"));
+        let answer = format!("{}{rest}", first[0] as char);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("connection: close"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"body_timeout""#),
+            "{path}: {answer}"
+        );
+    }
+    assert!(
+        h.metrics()
+            .await
+            .contains(r#"arbiter_http_errors_total{code="body_timeout"} 1"#)
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Reads from `stream` until what arrived contains `needle`, within `bound`.
+async fn read_until_contains(
+    stream: &mut tokio::net::TcpStream,
+    needle: &str,
+    bound: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(needle) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(String::from_utf8_lossy(&received).into_owned())
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Regression (issue 12): connections were unbounded. With `max_connections = 2`, a
+/// third client is not served while two connections are open (it waits in the listen
+/// queue), and is served as soon as one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    use tokio::io::AsyncWriteExt;
+    const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const OK: &str = r#"{"status":"ok"}"#;
+    let h = harness(&allow_all(), |c| {
+        c.max_connections = 2;
+        // Idle keep-alive connections keep their slots for the whole test.
+        c.header_read_timeout = std::time::Duration::from_secs(120);
+    });
+    let (addr, stop, server) = start(&h).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(HEALTH).await.unwrap();
+        let answer = read_until_contains(&mut stream, OK, CLOSED_WITHIN).await;
+        assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+        held.push(stream);
+    }
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    third.write_all(HEALTH).await.unwrap();
+    // A server that served it would answer in well under this; one that holds the
+    // limit never does, so this cannot fail for a slow machine.
+    let early = read_until_contains(&mut third, OK, std::time::Duration::from_millis(500)).await;
+    assert_eq!(early, None, "served past the connection limit");
+    drop(held.pop());
+    let answer = read_until_contains(&mut third, OK, CLOSED_WITHIN).await;
+    assert!(
+        answer
+            .as_deref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+        "served once a slot is free: {answer:?}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 #[test]
