@@ -499,14 +499,208 @@ async fn ended_task_denies_every_later_action() {
     assert_eq!(body["effect"], "allow", "other tasks are unaffected");
     // Ending is idempotent; a percent-encoded id is decoded.
     let (status, _, body) = h
-        .call(with_bearer(post_json("/v1/tasks/t%202/end", ""), ADMIN))
+        .call(with_bearer(post_json("/v1/tasks/t%3A2/end", ""), ADMIN))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["task_id"], "t 2");
+    assert_eq!(body["task_id"], "t:2");
     let (status, _, body) = h
         .call(with_bearer(post_json("/v1/tasks/%20/end", ""), ADMIN))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+}
+
+/// Regression (issue 12, item 8): `/v1/decide` accepted 64 KiB task ids of any
+/// character, which no `POST /v1/tasks/{id}/end` request line could carry (hyper
+/// answers 414 past 64 KiB of URI). Ids are now bounded and the same rule holds at both
+/// ends, so every task an action names can be ended, by path or by body.
+#[tokio::test]
+async fn every_task_id_decide_accepts_can_be_ended() {
+    let h = harness(&allow_all(), with_admin);
+    let punctuation = "a-b_c.d:e@f/g+h=i~";
+    let longest: String = punctuation
+        .chars()
+        .cycle()
+        .take(arbiter_host::action::MAX_ID_BYTES)
+        .collect();
+    for (n, id) in [punctuation.to_owned(), longest].iter().enumerate() {
+        let (status, _, body) = h
+            .call(post_json(
+                "/v1/decide",
+                action_json(&format!("r{n}"), Some(id)),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["effect"], "allow", "{body}");
+        let path = format!("/v1/tasks/{}/end", id.replace('/', "%2F"));
+        let (status, _, body) = h.call(with_bearer(post_json(&path, ""), ADMIN)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"task_id": id, "ended": true}));
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json("/v1/tasks/end", json!({"task_id": id}).to_string()),
+                ADMIN,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"task_id": id, "ended": true}));
+        let (_, _, body) = h
+            .call(post_json(
+                "/v1/decide",
+                action_json(&format!("s{n}"), Some(id)),
+            ))
+            .await;
+        assert_eq!(body["effect"], "deny", "{body}");
+        assert_eq!(body["reason"], format!("task `{id}` has ended"));
+    }
+    // What `/v1/decide` refuses, the end endpoints refuse too, with the same rule.
+    let too_long = "t".repeat(arbiter_host::action::MAX_ID_BYTES + 1);
+    for (id, problem) in [
+        (too_long.as_str(), "257 bytes, expected at most 256"),
+        ("t 2", "character ' ' at byte 1"),
+        ("tâche", "character 'â' at byte 1"),
+    ] {
+        let mut action: Value = serde_json::from_str(&action_json("r", Some("t"))).unwrap();
+        action["task"]["id"] = json!(id);
+        let (status, _, body) = h.call(post_json("/v1/decide", action.to_string())).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+        );
+        assert_eq!(body["error"]["field"], "task.id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+        let encoded: String = id
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json(&format!("/v1/tasks/{encoded}/end"), ""),
+                ADMIN,
+            ))
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(body["error"]["field"], "id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json("/v1/tasks/end", json!({"task_id": id}).to_string()),
+                ADMIN,
+            ))
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(body["error"]["field"], "task_id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+    }
+}
+
+/// Regression (issue 12, item 8): a path that is not UTF-8 once percent-decoded got
+/// axum's `text/plain` 400; every error is the documented JSON shape.
+#[tokio::test]
+async fn undecodable_task_path_gets_the_json_error_shape() {
+    let h = harness(&allow_all(), with_admin);
+    for path in ["/v1/tasks/%FF/end", "/v1/tasks/t%C3/end"] {
+        let (status, headers, body) = h.call(with_bearer(post_json(path, ""), ADMIN)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{path}");
+        assert_eq!(body["error"]["field"], "id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
+}
+
+/// `POST /v1/tasks/end` takes `{"task_id": "…"}`: admin only, JSON only, the body's
+/// problems named like `/v1/decide`'s.
+#[tokio::test]
+async fn tasks_end_by_body_is_checked_like_the_path_form() {
+    let h = harness(&allow_all(), with_admin);
+    let (status, _, body) = h
+        .call(post_json("/v1/tasks/end", r#"{"task_id":"t1"}"#))
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let cases: Vec<(Request<Body>, StatusCode, &str, Option<&str>)> = vec![
+        (
+            post_json("/v1/tasks/end", "{"),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            None,
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":"t1"} x"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            Some("."),
+        ),
+        (
+            post_json("/v1/tasks/end", "{}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("."),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":7}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("task_id"),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":"t1","why":"x"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("why"),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":""}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("task_id"),
+        ),
+        (
+            Request::post("/v1/tasks/end")
+                .body(Body::from(r#"{"task_id":"t1"}"#))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+        ),
+    ];
+    for (request, status, code, field) in cases {
+        let (got, _, body) = h.call(with_bearer(request, ADMIN)).await;
+        assert_error(got, &body, status, code);
+        if let Some(field) = field {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    }
+    let (status, _, body) = h
+        .call(with_bearer(
+            post_json("/v1/tasks/end", r#"{"task_id":"t1"}"#),
+            ADMIN,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"task_id": "t1", "ended": true}));
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", Some("t1"))))
+        .await;
+    assert_eq!(body["reason"], "task `t1` has ended", "{body}");
 }
 
 #[tokio::test]
@@ -1089,7 +1283,13 @@ async fn trickled_body_is_cut_off_with_a_json_408() {
         c.body_read_timeout = std::time::Duration::from_millis(300);
     });
     let (addr, stop, server) = start(&h).await;
-    for (path, auth) in [("/v1/decide", String::new())] {
+    for (path, auth) in [
+        ("/v1/decide", String::new()),
+        (
+            "/v1/tasks/end",
+            format!("Authorization: Bearer {ADMIN}\r\n"),
+        ),
+    ] {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream
             .write_all(
@@ -1134,7 +1334,7 @@ async fn trickled_body_is_cut_off_with_a_json_408() {
     assert!(
         h.metrics()
             .await
-            .contains(r#"arbiter_http_errors_total{code="body_timeout"} 1"#)
+            .contains(r#"arbiter_http_errors_total{code="body_timeout"} 2"#)
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
@@ -1455,6 +1655,29 @@ fn action_schema_matches_the_parser() {
         "time": 4
     });
     arbiter_host::Action::from_value(full.clone()).expect("the full example parses");
+    // The id rules are the parser's constants.
+    let defs = &schema["$defs"];
+    assert_eq!(defs["id"]["maxLength"], arbiter_host::action::MAX_ID_BYTES);
+    assert_eq!(
+        defs["agentId"]["maxLength"],
+        arbiter_host::action::MAX_AGENT_ID_BYTES
+    );
+    assert_eq!(schema["properties"]["request_id"]["$ref"], "#/$defs/id");
+    assert_eq!(defs["task"]["properties"]["id"]["$ref"], "#/$defs/id");
+    assert_eq!(defs["agent"]["properties"]["id"]["$ref"], "#/$defs/agentId");
+    let pattern = defs["id"]["pattern"].as_str().unwrap();
+    let class = pattern
+        .strip_prefix("^[A-Za-z0-9")
+        .and_then(|p| p.strip_suffix("]+$"))
+        .unwrap_or_else(|| panic!("`{pattern}`"));
+    let mut listed: Vec<char> = class.chars().collect();
+    let mut parser: Vec<char> = arbiter_host::action::ID_PUNCTUATION.chars().collect();
+    listed.sort_unstable();
+    parser.sort_unstable();
+    assert_eq!(
+        listed, parser,
+        "the schema's id punctuation is the parser's"
+    );
     // (pointer into the example, schema definition of that object)
     let objects = [
         ("", schema.clone()),

@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/reload",
             post(routes::reload::reload).get(routes::reload::status),
         )
+        .route("/v1/tasks/end", post(routes::tasks::end_named))
         .route("/v1/tasks/{id}/end", post(routes::tasks::end))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     let open = Router::new()
