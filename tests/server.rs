@@ -395,6 +395,54 @@ fn tokens_are_validated_and_never_printed() {
     assert!(settings.admin_token.is_some());
 }
 
+/// Regression (issue 12): a token read from a variable with a trailing newline (a
+/// `.env` file, `echo token > file`) could never match what a client sends, and every
+/// admin call got 401 without a word. It is trimmed, with a warning naming the
+/// variable and never the token.
+#[test]
+fn token_with_surrounding_whitespace_is_trimmed_with_a_warning() {
+    let logs = SharedBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let config = ServerConfig {
+        admin_token: TokenSource::Env {
+            var: "MY_TOKEN".into(),
+            required: true,
+        },
+        decide_token: TokenSource::Inline(Secret::new(format!(" {CLIENT}\t"))),
+        ..ServerConfig::default()
+    };
+    let settings = tracing::subscriber::with_default(subscriber, || {
+        ServerSettings::resolve(&config, |v| (v == "MY_TOKEN").then(|| format!("{ADMIN}\n")))
+            .unwrap()
+    });
+    assert!(settings.admin_token.as_ref().unwrap().matches(ADMIN));
+    assert!(settings.decide_token.as_ref().unwrap().matches(CLIENT));
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(
+        logged.contains("environment variable `MY_TOKEN`") && logged.contains("trimmed"),
+        "{logged}"
+    );
+    assert!(logged.contains("server.decide_token"), "{logged}");
+    assert!(
+        !logged.contains(ADMIN) && !logged.contains(CLIENT),
+        "{logged}"
+    );
+    // A character no `Authorization` header can carry is refused at start.
+    let err = ServerSettings::resolve(&config, |v| {
+        (v == "MY_TOKEN").then(|| format!("{ADMIN}\u{1}x"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("server.admin_token"), "{err}");
+    assert!(err.to_string().contains("`MY_TOKEN`"), "{err}");
+    assert!(err.to_string().contains("control or non-ASCII"), "{err}");
+    assert!(!err.to_string().contains(ADMIN), "{err}");
+}
+
 #[test]
 fn server_table_is_validated() {
     let base = std::path::Path::new("/etc/arbiter");

@@ -30,7 +30,11 @@
 //!
 //! Tokens are secrets: they are never printed (see [`Secret`]), and one taken from the
 //! environment is read only when the server starts ([`TokenSource::resolve`]), so a
-//! config file can be shared without its credentials.
+//! config file can be shared without its credentials. Whitespace around a token (the
+//! trailing newline of a `.env` file or of `echo token > file`) is trimmed with a warning
+//! naming where the token came from: a client cannot send it in an `Authorization`
+//! header, so the untrimmed token could never match. A token with a control or non-ASCII
+//! character left inside is refused for the same reason.
 
 use crate::config::ConfigError;
 use serde::Deserialize;
@@ -157,7 +161,8 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
-    /// Reads the token (from the environment if needed) and checks its length.
+    /// Reads the token (from the environment if needed), trims surrounding whitespace
+    /// with a warning (see the module doc), and checks its length and characters.
     /// `key` names the config key in errors.
     pub fn resolve(
         &self,
@@ -178,6 +183,27 @@ impl TokenSource {
                 None => return Ok(None),
             },
         };
+        let trimmed = value.trim();
+        if trimmed.len() != value.len() {
+            // Name the origin, never the token.
+            tracing::warn!(
+                key,
+                "the token from {origin} has leading or trailing whitespace; it was trimmed"
+            );
+        }
+        let value = trimmed.to_owned();
+        if let Some(at) = value
+            .bytes()
+            .position(|b| !(b == b' ' || b.is_ascii_graphic()))
+        {
+            return Err(invalid(
+                key,
+                format!(
+                    "the token from {origin} has a control or non-ASCII character at byte {at}, \
+                     which a client cannot send in an `Authorization` header"
+                ),
+            ));
+        }
         if value.len() < MIN_TOKEN_BYTES {
             return Err(invalid(
                 key,
