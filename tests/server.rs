@@ -395,16 +395,67 @@ fn tokens_are_validated_and_never_printed() {
     assert!(settings.admin_token.is_some());
 }
 
+/// Regression (issue 12): a token read from a variable with a trailing newline (a
+/// `.env` file, `echo token > file`) could never match what a client sends, and every
+/// admin call got 401 without a word. It is trimmed, with a warning naming the
+/// variable and never the token.
+#[test]
+fn token_with_surrounding_whitespace_is_trimmed_with_a_warning() {
+    let logs = SharedBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let config = ServerConfig {
+        admin_token: TokenSource::Env {
+            var: "MY_TOKEN".into(),
+            required: true,
+        },
+        decide_token: TokenSource::Inline(Secret::new(format!(" {CLIENT}\t"))),
+        ..ServerConfig::default()
+    };
+    let settings = tracing::subscriber::with_default(subscriber, || {
+        ServerSettings::resolve(&config, |v| (v == "MY_TOKEN").then(|| format!("{ADMIN}\n")))
+            .unwrap()
+    });
+    assert!(settings.admin_token.as_ref().unwrap().matches(ADMIN));
+    assert!(settings.decide_token.as_ref().unwrap().matches(CLIENT));
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(
+        logged.contains("environment variable `MY_TOKEN`") && logged.contains("trimmed"),
+        "{logged}"
+    );
+    assert!(logged.contains("server.decide_token"), "{logged}");
+    assert!(
+        !logged.contains(ADMIN) && !logged.contains(CLIENT),
+        "{logged}"
+    );
+    // A character no `Authorization` header can carry is refused at start.
+    let err = ServerSettings::resolve(&config, |v| {
+        (v == "MY_TOKEN").then(|| format!("{ADMIN}\u{1}x"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("server.admin_token"), "{err}");
+    assert!(err.to_string().contains("`MY_TOKEN`"), "{err}");
+    assert!(err.to_string().contains("control or non-ASCII"), "{err}");
+    assert!(!err.to_string().contains(ADMIN), "{err}");
+}
+
 #[test]
 fn server_table_is_validated() {
     let base = std::path::Path::new("/etc/arbiter");
     let c = Config::from_toml(
-        "[server]\nlisten='127.0.0.1:9000'\nmax_body_bytes=1000\ndecide_token_env='DECIDE'\n[server.decision_log]\nsink='log/decisions.jsonl'\nredact_arguments=['/password']\nstrict=true\nbuffer=5\n",
+        "[server]\nlisten='127.0.0.1:9000'\nmax_body_bytes=1000\nheader_read_timeout_ms=250\nbody_read_timeout_ms=300\nmax_connections=7\ndecide_token_env='DECIDE'\n[server.decision_log]\nsink='log/decisions.jsonl'\nredact_arguments=['/password']\nstrict=true\nbuffer=5\n",
         base,
     )
     .unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9000");
     assert_eq!(c.server.max_body_bytes, 1000);
+    assert_eq!(c.server.header_read_timeout.as_millis(), 250);
+    assert_eq!(c.server.body_read_timeout.as_millis(), 300);
+    assert_eq!(c.server.max_connections, 7);
     assert_eq!(
         c.server.decide_token,
         TokenSource::Env {
@@ -425,6 +476,9 @@ fn server_table_is_validated() {
     assert_eq!(d.server, ServerConfig::default());
     assert_eq!(d.server.listen.to_string(), "127.0.0.1:8480");
     assert_eq!(d.server.decision_log.redaction, Redaction::All);
+    assert_eq!(d.server.header_read_timeout.as_millis(), 5000);
+    assert_eq!(d.server.body_read_timeout.as_millis(), 10_000);
+    assert_eq!(d.server.max_connections, 1024);
     for (toml, expected) in [
         ("[server]\nlisen='x'\n", "unknown field `lisen`"),
         (
@@ -433,6 +487,15 @@ fn server_table_is_validated() {
         ),
         ("[server]\nlisten='localhost'\n", "server.listen"),
         ("[server]\nmax_body_bytes=0\n", "server.max_body_bytes"),
+        (
+            "[server]\nheader_read_timeout_ms=0\n",
+            "server.header_read_timeout_ms",
+        ),
+        (
+            "[server]\nbody_read_timeout_ms=600001\n",
+            "server.body_read_timeout_ms",
+        ),
+        ("[server]\nmax_connections=0\n", "server.max_connections"),
         (
             "[server]\nadmin_token='0123456789abcdef'\nadmin_token_env='X'\n",
             "not both",
@@ -484,14 +547,208 @@ async fn ended_task_denies_every_later_action() {
     assert_eq!(body["effect"], "allow", "other tasks are unaffected");
     // Ending is idempotent; a percent-encoded id is decoded.
     let (status, _, body) = h
-        .call(with_bearer(post_json("/v1/tasks/t%202/end", ""), ADMIN))
+        .call(with_bearer(post_json("/v1/tasks/t%3A2/end", ""), ADMIN))
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["task_id"], "t 2");
+    assert_eq!(body["task_id"], "t:2");
     let (status, _, body) = h
         .call(with_bearer(post_json("/v1/tasks/%20/end", ""), ADMIN))
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+}
+
+/// Regression (issue 12, item 8): `/v1/decide` accepted 64 KiB task ids of any
+/// character, which no `POST /v1/tasks/{id}/end` request line could carry (hyper
+/// answers 414 past 64 KiB of URI). Ids are now bounded and the same rule holds at both
+/// ends, so every task an action names can be ended, by path or by body.
+#[tokio::test]
+async fn every_task_id_decide_accepts_can_be_ended() {
+    let h = harness(&allow_all(), with_admin);
+    let punctuation = "a-b_c.d:e@f/g+h=i~";
+    let longest: String = punctuation
+        .chars()
+        .cycle()
+        .take(arbiter_host::action::MAX_ID_BYTES)
+        .collect();
+    for (n, id) in [punctuation.to_owned(), longest].iter().enumerate() {
+        let (status, _, body) = h
+            .call(post_json(
+                "/v1/decide",
+                action_json(&format!("r{n}"), Some(id)),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["effect"], "allow", "{body}");
+        let path = format!("/v1/tasks/{}/end", id.replace('/', "%2F"));
+        let (status, _, body) = h.call(with_bearer(post_json(&path, ""), ADMIN)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"task_id": id, "ended": true}));
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json("/v1/tasks/end", json!({"task_id": id}).to_string()),
+                ADMIN,
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, json!({"task_id": id, "ended": true}));
+        let (_, _, body) = h
+            .call(post_json(
+                "/v1/decide",
+                action_json(&format!("s{n}"), Some(id)),
+            ))
+            .await;
+        assert_eq!(body["effect"], "deny", "{body}");
+        assert_eq!(body["reason"], format!("task `{id}` has ended"));
+    }
+    // What `/v1/decide` refuses, the end endpoints refuse too, with the same rule.
+    let too_long = "t".repeat(arbiter_host::action::MAX_ID_BYTES + 1);
+    for (id, problem) in [
+        (too_long.as_str(), "257 bytes, expected at most 256"),
+        ("t 2", "character ' ' at byte 1"),
+        ("tâche", "character 'â' at byte 1"),
+    ] {
+        let mut action: Value = serde_json::from_str(&action_json("r", Some("t"))).unwrap();
+        action["task"]["id"] = json!(id);
+        let (status, _, body) = h.call(post_json("/v1/decide", action.to_string())).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+        );
+        assert_eq!(body["error"]["field"], "task.id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+        let encoded: String = id
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json(&format!("/v1/tasks/{encoded}/end"), ""),
+                ADMIN,
+            ))
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(body["error"]["field"], "id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+        let (status, _, body) = h
+            .call(with_bearer(
+                post_json("/v1/tasks/end", json!({"task_id": id}).to_string()),
+                ADMIN,
+            ))
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(body["error"]["field"], "task_id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{body}"
+        );
+    }
+}
+
+/// Regression (issue 12, item 8): a path that is not UTF-8 once percent-decoded got
+/// axum's `text/plain` 400; every error is the documented JSON shape.
+#[tokio::test]
+async fn undecodable_task_path_gets_the_json_error_shape() {
+    let h = harness(&allow_all(), with_admin);
+    for path in ["/v1/tasks/%FF/end", "/v1/tasks/t%C3/end"] {
+        let (status, headers, body) = h.call(with_bearer(post_json(path, ""), ADMIN)).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_task_id");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{path}");
+        assert_eq!(body["error"]["field"], "id", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{body}"
+        );
+    }
+}
+
+/// `POST /v1/tasks/end` takes `{"task_id": "…"}`: admin only, JSON only, the body's
+/// problems named like `/v1/decide`'s.
+#[tokio::test]
+async fn tasks_end_by_body_is_checked_like_the_path_form() {
+    let h = harness(&allow_all(), with_admin);
+    let (status, _, body) = h
+        .call(post_json("/v1/tasks/end", r#"{"task_id":"t1"}"#))
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let cases: Vec<(Request<Body>, StatusCode, &str, Option<&str>)> = vec![
+        (
+            post_json("/v1/tasks/end", "{"),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            None,
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":"t1"} x"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            Some("."),
+        ),
+        (
+            post_json("/v1/tasks/end", "{}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("."),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":7}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("task_id"),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":"t1","why":"x"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("why"),
+        ),
+        (
+            post_json("/v1/tasks/end", r#"{"task_id":""}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_task_id",
+            Some("task_id"),
+        ),
+        (
+            Request::post("/v1/tasks/end")
+                .body(Body::from(r#"{"task_id":"t1"}"#))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+        ),
+    ];
+    for (request, status, code, field) in cases {
+        let (got, _, body) = h.call(with_bearer(request, ADMIN)).await;
+        assert_error(got, &body, status, code);
+        if let Some(field) = field {
+            assert_eq!(body["error"]["field"], field, "{body}");
+        }
+    }
+    let (status, _, body) = h
+        .call(with_bearer(
+            post_json("/v1/tasks/end", r#"{"task_id":"t1"}"#),
+            ADMIN,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"task_id": "t1", "ended": true}));
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", Some("t1"))))
+        .await;
+    assert_eq!(body["reason"], "task `t1` has ended", "{body}");
 }
 
 #[tokio::test]
@@ -1087,6 +1344,191 @@ async fn real_socket_round_trip_and_graceful_shutdown() {
     );
 }
 
+/// Reads from `stream` until the server closes it (or it errors), within `bound`;
+/// returns what arrived, or `None` if the connection was still open at the bound.
+async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    bound: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&received).into_owned())
+}
+
+/// A generous bound for "the server closed it": the configured timeouts are 100s of
+/// ms, so only a server that never closes reaches it.
+const CLOSED_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Regression (issue 12): 300 connections with unfinished headers stayed open for 60 s.
+/// A connection whose headers do not all arrive within `header_read_timeout_ms` is
+/// closed, and so is one that sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_headers_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let h = harness(&allow_all(), |c| {
+        c.header_read_timeout = std::time::Duration::from_millis(300);
+    });
+    let (addr, stop, server) = start(&h).await;
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"POST /v1/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for stream in [&mut half, &mut silent] {
+        let answer = read_until_closed(stream, CLOSED_WITHIN).await;
+        assert!(answer.is_some(), "still open after {CLOSED_WITHIN:?}");
+    }
+    // The server still serves complete requests.
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Regression (issue 12): a client that sends its headers and then trickles the body
+/// held the connection and the handler for as long as it liked. Past
+/// `body_read_timeout_ms` it gets the JSON `408` and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_body_is_cut_off_with_a_json_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness(&allow_all(), |c| {
+        with_admin(c);
+        c.body_read_timeout = std::time::Duration::from_millis(300);
+    });
+    let (addr, stop, server) = start(&h).await;
+    for (path, auth) in [
+        ("/v1/decide", String::new()),
+        (
+            "/v1/tasks/end",
+            format!("Authorization: Bearer {ADMIN}\r\n"),
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: 1000\r\n\r\n{{\"request_id\""
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        // Keep trickling, a byte every 50 ms, until the server gives up on us.
+        let (mut reader, mut writer) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if writer.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        });
+        // Stop trickling at the first byte of the answer, so no byte of ours is left
+        // unread when the server closes (which could turn its close into a reset).
+        let mut first = [0u8; 1];
+        let started = tokio::time::timeout(CLOSED_WITHIN, reader.read_exact(&mut first)).await;
+        trickle.abort();
+        let _ = trickle.await;
+        assert!(
+            matches!(started, Ok(Ok(_))),
+            "{path}: no answer within {CLOSED_WITHIN:?}: {started:?}"
+        );
+        let rest = read_until_closed(&mut reader, CLOSED_WITHIN)
+            .await
+            .unwrap_or_else(|| panic!("{path}: still open after {CLOSED_WITHIN:?}"));
+        let answer = format!("{}{rest}", first[0] as char);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("connection: close"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"body_timeout""#),
+            "{path}: {answer}"
+        );
+    }
+    assert!(
+        h.metrics()
+            .await
+            .contains(r#"arbiter_http_errors_total{code="body_timeout"} 2"#)
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Reads from `stream` until what arrived contains `needle`, within `bound`.
+async fn read_until_contains(
+    stream: &mut tokio::net::TcpStream,
+    needle: &str,
+    bound: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(bound, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(needle) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(String::from_utf8_lossy(&received).into_owned())
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Regression (issue 12): connections were unbounded. With `max_connections = 2`, a
+/// third client is not served while two connections are open (it waits in the listen
+/// queue), and is served as soon as one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_wait_until_one_closes() {
+    use tokio::io::AsyncWriteExt;
+    const HEALTH: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    const OK: &str = r#"{"status":"ok"}"#;
+    let h = harness(&allow_all(), |c| {
+        c.max_connections = 2;
+        // Idle keep-alive connections keep their slots for the whole test.
+        c.header_read_timeout = std::time::Duration::from_secs(120);
+    });
+    let (addr, stop, server) = start(&h).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(HEALTH).await.unwrap();
+        let answer = read_until_contains(&mut stream, OK, CLOSED_WITHIN).await;
+        assert!(answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")));
+        held.push(stream);
+    }
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    third.write_all(HEALTH).await.unwrap();
+    // A server that served it would answer in well under this; one that holds the
+    // limit never does, so this cannot fail for a slow machine.
+    let early = read_until_contains(&mut third, OK, std::time::Duration::from_millis(500)).await;
+    assert_eq!(early, None, "served past the connection limit");
+    drop(held.pop());
+    let answer = read_until_contains(&mut third, OK, CLOSED_WITHIN).await;
+    assert!(
+        answer
+            .as_deref()
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200")),
+        "served once a slot is free: {answer:?}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
 #[test]
 fn arbiter_serve_binary_serves_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
@@ -1441,6 +1883,29 @@ fn action_schema_matches_the_parser() {
         "time": 4
     });
     arbiter_host::Action::from_value(full.clone()).expect("the full example parses");
+    // The id rules are the parser's constants.
+    let defs = &schema["$defs"];
+    assert_eq!(defs["id"]["maxLength"], arbiter_host::action::MAX_ID_BYTES);
+    assert_eq!(
+        defs["agentId"]["maxLength"],
+        arbiter_host::action::MAX_AGENT_ID_BYTES
+    );
+    assert_eq!(schema["properties"]["request_id"]["$ref"], "#/$defs/id");
+    assert_eq!(defs["task"]["properties"]["id"]["$ref"], "#/$defs/id");
+    assert_eq!(defs["agent"]["properties"]["id"]["$ref"], "#/$defs/agentId");
+    let pattern = defs["id"]["pattern"].as_str().unwrap();
+    let class = pattern
+        .strip_prefix("^[A-Za-z0-9")
+        .and_then(|p| p.strip_suffix("]+$"))
+        .unwrap_or_else(|| panic!("`{pattern}`"));
+    let mut listed: Vec<char> = class.chars().collect();
+    let mut parser: Vec<char> = arbiter_host::action::ID_PUNCTUATION.chars().collect();
+    listed.sort_unstable();
+    parser.sort_unstable();
+    assert_eq!(
+        listed, parser,
+        "the schema's id punctuation is the parser's"
+    );
     // (pointer into the example, schema definition of that object)
     let objects = [
         ("", schema.clone()),

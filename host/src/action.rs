@@ -28,6 +28,16 @@ pub const MAX_FIELD_BYTES: usize = 64 * 1024;
 pub const MAX_ARGUMENTS_BYTES: usize = 1024 * 1024;
 /// Longest accepted list (scopes, labels, delegation chain, claims, environment).
 pub const MAX_LIST_LEN: usize = 1024;
+/// Longest accepted `request_id` and `task.id`, in bytes. Ids travel in URL paths
+/// (`POST /v1/tasks/{id}/end`), log lines and metrics exemplars: a bound well under any
+/// HTTP request-line limit means every id `/v1/decide` accepts can also be ended.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest accepted `agent.id`, in bytes: SPIFFE IDs and URIs can be long.
+pub const MAX_AGENT_ID_BYTES: usize = 2048;
+/// The characters besides ASCII letters and digits that `request_id` and `task.id` may
+/// hold: enough for UUIDs, ULIDs, URNs, `tenant/task` paths and base64, none that needs
+/// quoting in a log line or (except `/`, written `%2F`) escaping in a URL path.
+pub const ID_PUNCTUATION: &str = "-_.:@/+=~";
 
 /// Implements `Deserialize` for a record whose derived code is generated under
 /// `#[serde(remote = "Self")]`, accepting only a JSON object (see the module docs), and
@@ -229,10 +239,11 @@ impl Action {
     }
 
     /// Checks what the types alone cannot: required strings are non-empty, sizes are
-    /// bounded, times are consistent.
+    /// bounded, ids use their character sets ([`check_id`], [`check_agent_id`]), times
+    /// are consistent.
     pub fn validate(&self) -> Result<(), ActionError> {
-        non_empty("request_id", &self.request_id)?;
-        non_empty("agent.id", &self.agent.id)?;
+        check_id("request_id", &self.request_id)?;
+        check_agent_id("agent.id", &self.agent.id)?;
         bounded("agent.attestation", &self.agent.attestation)?;
         bounded_map("agent.claims", &self.agent.claims)?;
         bounded_len("delegation", self.delegation.len())?;
@@ -242,7 +253,7 @@ impl Action {
             bounded_list(format_args!("delegation[{i}].scopes"), &p.scopes)?;
         }
         if let Some(task) = &self.task {
-            non_empty("task.id", &task.id)?;
+            check_id("task.id", &task.id)?;
             bounded("task.intent", &task.intent)?;
             if let Some(expires_at) = task.expires_at
                 && expires_at < task.started_at
@@ -315,6 +326,61 @@ fn json_error(path: String, error: &serde_json::Error) -> ActionError {
     };
     // serde's messages say "at line L column C"; keep them, they help with big bodies.
     ActionError::new(field, error.to_string())
+}
+
+/// Checks a request or task id: non-empty, at most [`MAX_ID_BYTES`] bytes, only ASCII
+/// letters, digits and [`ID_PUNCTUATION`]. `field` names the id in the error. The HTTP
+/// API checks the task id of `POST /v1/tasks/…/end` with the same rule, so every task an
+/// action can name can also be ended.
+pub fn check_id(field: &str, value: &str) -> Result<(), ActionError> {
+    if value.is_empty() {
+        return Err(ActionError::new(field, "must be a non-empty string"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(ActionError::new(
+            field,
+            format!("{} bytes, expected at most {MAX_ID_BYTES}", value.len()),
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ID_PUNCTUATION.contains(c);
+    match value.char_indices().find(|&(_, c)| !allowed(c)) {
+        None => Ok(()),
+        Some(_) if value.trim().is_empty() => {
+            Err(ActionError::new(field, "must be a non-empty string"))
+        }
+        Some((at, c)) => Err(ActionError::new(
+            field,
+            format!(
+                "character {c:?} at byte {at} is not allowed: expected ASCII letters, digits and `{ID_PUNCTUATION}`"
+            ),
+        )),
+    }
+}
+
+/// Checks an agent id: non-empty, at most [`MAX_AGENT_ID_BYTES`] bytes, visible ASCII
+/// only (no whitespace or control characters), which every SPIFFE ID and URI is.
+pub fn check_agent_id(field: &str, value: &str) -> Result<(), ActionError> {
+    if value.trim().is_empty() {
+        return Err(ActionError::new(field, "must be a non-empty string"));
+    }
+    if value.len() > MAX_AGENT_ID_BYTES {
+        return Err(ActionError::new(
+            field,
+            format!(
+                "{} bytes, expected at most {MAX_AGENT_ID_BYTES}",
+                value.len()
+            ),
+        ));
+    }
+    match value.char_indices().find(|&(_, c)| !c.is_ascii_graphic()) {
+        None => Ok(()),
+        Some((at, c)) => Err(ActionError::new(
+            field,
+            format!(
+                "character {c:?} at byte {at} is not allowed: expected visible ASCII without whitespace"
+            ),
+        )),
+    }
 }
 
 // Field names are `Display` so that indexed names (`delegation[2].id`) are only
@@ -467,5 +533,95 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.problem.contains("unknown field `history`"));
+    }
+
+    fn with_ids(request_id: &str, agent_id: &str, task_id: &str) -> Result<Action, ActionError> {
+        Action::from_value(serde_json::json!({
+            "request_id": request_id,
+            "agent": {"id": agent_id},
+            "task": {"id": task_id, "intent": "i", "started_at": 0},
+            "tool": {"server": "fs", "name": "x"},
+        }))
+    }
+
+    #[test]
+    fn ids_of_the_documented_shapes_are_accepted() {
+        let longest = "a".repeat(MAX_ID_BYTES);
+        for id in [
+            "r1",
+            "req-5b21c0de-0001",
+            "0b5e5f0c-6f1e-4d8a-9c41-2a7d0b1c9e77",
+            "urn:uuid:6f1e",
+            "tenant/task.7@eu+x=~_",
+            longest.as_str(),
+        ] {
+            with_ids(id, "spiffe://example.org/ns/a/sa/b", id).unwrap();
+        }
+        with_ids("r", &format!("spiffe://x/{}", "a".repeat(2000)), "t").unwrap();
+    }
+
+    #[test]
+    fn ids_over_their_bound_or_outside_their_character_set_are_refused() {
+        let long = "a".repeat(MAX_ID_BYTES + 1);
+        let cases = [
+            (
+                with_ids(&long, "a", "t"),
+                "request_id",
+                "257 bytes, expected at most 256",
+            ),
+            (
+                with_ids("r", "a", &long),
+                "task.id",
+                "257 bytes, expected at most 256",
+            ),
+            (
+                with_ids("r 1", "a", "t"),
+                "request_id",
+                "character ' ' at byte 1",
+            ),
+            (
+                with_ids("r", "a", "t\n"),
+                "task.id",
+                "character '\\n' at byte 1",
+            ),
+            (
+                with_ids("r", "a", "t%2F"),
+                "task.id",
+                "character '%' at byte 1",
+            ),
+            (
+                with_ids("r", "a", "tâche"),
+                "task.id",
+                "character 'â' at byte 1",
+            ),
+            (with_ids("r", "a", "  "), "task.id", "non-empty"),
+            (with_ids("r", "a", ""), "task.id", "non-empty"),
+            (
+                with_ids("r", &"a".repeat(MAX_AGENT_ID_BYTES + 1), "t"),
+                "agent.id",
+                "2049 bytes, expected at most 2048",
+            ),
+            (
+                with_ids("r", "spiffe://x/a b", "t"),
+                "agent.id",
+                "character ' ' at byte 12",
+            ),
+            (
+                with_ids("r", "spiffe://x/a\u{7f}", "t"),
+                "agent.id",
+                "character '\\u{7f}'",
+            ),
+        ];
+        for (result, field, problem) in cases {
+            let err = result.unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.problem.contains(problem), "{err}");
+        }
+        let err = with_ids("r", "a", "t!").unwrap_err();
+        assert!(
+            err.problem
+                .contains("expected ASCII letters, digits and `-_.:@/+=~`"),
+            "{err}"
+        );
     }
 }

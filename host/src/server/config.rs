@@ -6,6 +6,9 @@
 //! [server]
 //! listen = "127.0.0.1:8480"           # loopback by default
 //! max_body_bytes = 2097152            # larger bodies get 413
+//! header_read_timeout_ms = 5000       # a request's headers must arrive within this
+//! body_read_timeout_ms = 10000        # a request's body must arrive within this (408)
+//! max_connections = 1024              # open connections; more wait in the listen queue
 //! admin_token_env = "ARBITER_ADMIN_TOKEN"   # default; or admin_token = "…"
 //! decide_token_env = "ARBITER_DECIDE_TOKEN" # optional; or decide_token = "…"
 //!
@@ -16,14 +19,28 @@
 //! buffer = 10000                      # records queued for the writer
 //! ```
 //!
+//! The three connection bounds keep slow or idle clients from holding the server:
+//! `header_read_timeout_ms` closes a connection whose request headers have not all
+//! arrived in time (and an idle keep-alive connection after as long),
+//! `body_read_timeout_ms` answers `408` to a request whose body has not all arrived in
+//! time after its headers, and `max_connections` bounds how many connections are served
+//! at once: past it the server stops accepting until one closes, so further clients wait
+//! in the kernel's listen queue instead of being refused. Keep `max_connections` below
+//! the process's open-file limit (`ulimit -n`).
+//!
 //! Tokens are secrets: they are never printed (see [`Secret`]), and one taken from the
 //! environment is read only when the server starts ([`TokenSource::resolve`]), so a
-//! config file can be shared without its credentials.
+//! config file can be shared without its credentials. Whitespace around a token (the
+//! trailing newline of a `.env` file or of `echo token > file`) is trimmed with a warning
+//! naming where the token came from: a client cannot send it in an `Authorization`
+//! header, so the untrimmed token could never match. A token with a control or non-ASCII
+//! character left inside is refused for the same reason.
 
 use crate::config::ConfigError;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default listen address: loopback only, so a fresh install is not reachable from the
 /// network until the operator says so.
@@ -40,6 +57,17 @@ pub const MIN_TOKEN_BYTES: usize = 16;
 pub const DEFAULT_LOG_BUFFER: usize = 10_000;
 /// Largest decision-log queue.
 pub const MAX_LOG_BUFFER: usize = 1_000_000;
+/// Default time for a request's headers to arrive: generous for any real client on a
+/// slow link, short enough that a slowloris holds a connection only briefly.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+/// Default time for a request's body to arrive once its headers have.
+pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// Longest header or body read timeout a config may set.
+pub const MAX_READ_TIMEOUT_MS: u64 = 600_000;
+/// Default bound on connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Largest `max_connections` a config may set.
+pub const MAX_MAX_CONNECTIONS: usize = 100_000;
 
 /// `[server]` as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +77,12 @@ pub struct RawServer {
     pub listen: Option<String>,
     /// Largest request body in bytes.
     pub max_body_bytes: Option<usize>,
+    /// Time for a request's headers to arrive, ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time for a request's body to arrive after its headers, ms.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Connections served at once.
+    pub max_connections: Option<usize>,
     /// Admin bearer token, inline (prefer `admin_token_env`).
     pub admin_token: Option<String>,
     /// Environment variable holding the admin bearer token.
@@ -127,7 +161,8 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
-    /// Reads the token (from the environment if needed) and checks its length.
+    /// Reads the token (from the environment if needed), trims surrounding whitespace
+    /// with a warning (see the module doc), and checks its length and characters.
     /// `key` names the config key in errors.
     pub fn resolve(
         &self,
@@ -148,6 +183,27 @@ impl TokenSource {
                 None => return Ok(None),
             },
         };
+        let trimmed = value.trim();
+        if trimmed.len() != value.len() {
+            // Name the origin, never the token.
+            tracing::warn!(
+                key,
+                "the token from {origin} has leading or trailing whitespace; it was trimmed"
+            );
+        }
+        let value = trimmed.to_owned();
+        if let Some(at) = value
+            .bytes()
+            .position(|b| !(b == b' ' || b.is_ascii_graphic()))
+        {
+            return Err(invalid(
+                key,
+                format!(
+                    "the token from {origin} has a control or non-ASCII character at byte {at}, \
+                     which a client cannot send in an `Authorization` header"
+                ),
+            ));
+        }
         if value.len() < MIN_TOKEN_BYTES {
             return Err(invalid(
                 key,
@@ -212,6 +268,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Time for a request's headers to arrive.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive after its headers.
+    pub body_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// Admin token source.
     pub admin_token: TokenSource,
     /// Decision token source.
@@ -225,6 +287,9 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: Duration::from_millis(DEFAULT_BODY_READ_TIMEOUT_MS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             admin_token: TokenSource::Env {
                 var: DEFAULT_ADMIN_TOKEN_ENV.to_owned(),
                 required: false,
@@ -239,6 +304,17 @@ fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         problem: problem.into(),
+    }
+}
+
+fn read_timeout(key: &str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(ms) if ms == 0 || ms > MAX_READ_TIMEOUT_MS => Err(invalid(
+            key,
+            format!("{ms}, expected 1 to {MAX_READ_TIMEOUT_MS} milliseconds"),
+        )),
+        Some(ms) => Ok(Duration::from_millis(ms)),
     }
 }
 
@@ -285,6 +361,26 @@ impl ServerConfig {
                 return Err(invalid(
                     "server.max_body_bytes",
                     format!("{n}, expected 1 to {MAX_MAX_BODY_BYTES}"),
+                ));
+            }
+            Some(n) => n,
+        };
+        let header_read_timeout = read_timeout(
+            "server.header_read_timeout_ms",
+            raw.header_read_timeout_ms,
+            defaults.header_read_timeout,
+        )?;
+        let body_read_timeout = read_timeout(
+            "server.body_read_timeout_ms",
+            raw.body_read_timeout_ms,
+            defaults.body_read_timeout,
+        )?;
+        let max_connections = match raw.max_connections {
+            None => defaults.max_connections,
+            Some(n) if n == 0 || n > MAX_MAX_CONNECTIONS => {
+                return Err(invalid(
+                    "server.max_connections",
+                    format!("{n}, expected 1 to {MAX_MAX_CONNECTIONS}"),
                 ));
             }
             Some(n) => n,
@@ -340,6 +436,9 @@ impl ServerConfig {
         Ok(Self {
             listen,
             max_body_bytes,
+            header_read_timeout,
+            body_read_timeout,
+            max_connections,
             admin_token,
             decide_token,
             decision_log: DecisionLogConfig {

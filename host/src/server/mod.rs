@@ -3,7 +3,10 @@
 //!
 //! [`router`] builds the whole API over an [`AppState`] (tests drive it without sockets);
 //! [`serve`] is the `arbiter serve` command: bind, load the policy set, serve until
-//! SIGTERM/SIGINT, drain, flush the decision log. One file per concern: [`config`]
+//! SIGTERM/SIGINT, drain, flush the decision log. [`run`] is the accept loop, on hyper
+//! directly rather than `axum::serve` because it bounds what a slow or idle client can
+//! hold: the header read timeout, the connection limit (and, in the handlers that read
+//! a body, the body read timeout). One file per concern: [`config`]
 //! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`],
 //! [`traceparent`], and the handlers in `routes/`.
 
@@ -19,7 +22,7 @@ use crate::arbiter::Arbiter;
 use crate::config::{Config, ConfigError};
 use auth::BearerToken;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -31,12 +34,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-/// Settings the handlers need, with tokens resolved.
+/// Settings the server and its handlers need, with tokens resolved.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Time for a request's headers to arrive; also how long an idle keep-alive
+    /// connection is kept.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive once the handler starts reading it.
+    pub body_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// Token of the admin endpoints; `None` disables them.
     pub admin_token: Option<BearerToken>,
     /// Token of the decision endpoints; `None` leaves them open.
@@ -53,6 +64,9 @@ impl ServerSettings {
         let decide = config.decide_token.resolve("server.decide_token", &env)?;
         Ok(Self {
             max_body_bytes: config.max_body_bytes,
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            max_connections: config.max_connections,
             admin_token: admin.as_ref().map(BearerToken::new),
             decide_token: decide.as_ref().map(BearerToken::new),
         })
@@ -170,6 +184,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/reload",
             post(routes::reload::reload).get(routes::reload::status),
         )
+        .route("/v1/tasks/end", post(routes::tasks::end_named))
         .route("/v1/tasks/{id}/end", post(routes::tasks::end))
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     let open = Router::new()
@@ -310,26 +325,92 @@ pub async fn serve_until(
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting,
 /// finishes in-flight requests and flushes the decision log.
+///
+/// Each connection is HTTP/1.1 with keep-alive, served by hyper with
+/// [`ServerSettings::header_read_timeout`]: a client that opens a connection and sends
+/// its headers slowly (or nothing at all, or nothing more after a response) is cut off
+/// then. At most [`ServerSettings::max_connections`] are served at once; at the limit
+/// the loop stops accepting until one closes, so new clients wait in the kernel's listen
+/// queue (and their connect may time out) rather than being refused: a burst slows down
+/// instead of failing, and held slots are freed by the timeouts.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
-    let draining = state.clone();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        draining.begin_shutdown();
-        tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    })
-    .await?;
+    let settings = state.settings();
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Take a slot before accepting, so that past the limit nothing more is accepted.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        // The semaphore is never closed; if it were, stop serving rather than go unbounded.
+        let Ok(slot) = slot else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The peer gave up before we accepted: nothing to serve, nothing wrong.
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, most often: wait for connections to close
+                    // instead of spinning or stopping the server.
+                    tracing::error!(error = %e, "cannot accept a connection; retrying in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and latency matters more than packet count.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            // What `into_make_service_with_connect_info` would add: auth logs the peer.
+            request.extensions_mut().insert(ConnectInfo(peer));
+            // `Router` is always ready (its `poll_ready` returns `Ready`), so calling it
+            // directly keeps the tower contract.
+            let mut router = router.clone();
+            tower_service::Service::call(&mut router, request)
+        });
+        let connection =
+            connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Header timeouts and clients that hang up land here: routine, so debug.
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+            drop(slot);
+        });
+    }
+    state.begin_shutdown();
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    connections.shutdown().await;
     state.decision_log().flush().await;
     tracing::info!("decision log flushed; stopped");
     Ok(())
+}
+
+/// Accept errors that concern one connection only (the one the peer abandoned).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Completes on SIGTERM or SIGINT.

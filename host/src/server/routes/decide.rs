@@ -4,33 +4,27 @@
 //! a decision is an [`ApiError`] (4xx for bad input, 503 while loading), which a gateway
 //! must treat as deny. Bad input never reaches the plugins.
 
-use super::active;
+use super::{active, read_body, require_json};
 use crate::action::{Action, ActionError};
 use crate::server::AppState;
 use crate::server::decision_log::{LogEntry, fail_closed};
 use crate::server::error::ApiError;
 use crate::server::traceparent;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::error::Category;
 
 /// The handler.
-pub async fn decide(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let body = body.map_err(|e| body_error(&e, state.settings().max_body_bytes))?;
+pub async fn decide(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    require_json(request.headers())?;
+    let trace_id = traceparent::trace_id(request.headers());
+    let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;
     let arbiter = active(&state)?;
     // Decisions take microseconds of CPU and no I/O: run inline, no spawn_blocking.
     let mut decision = arbiter.decide(&action);
-    let trace_id = traceparent::trace_id(&headers);
     let log = state.decision_log();
     if log.is_strict() {
         let entry = LogEntry {
@@ -76,47 +70,6 @@ fn trace(decision: &crate::decision::Decision) {
         elapsed_us = decision.elapsed_us,
         "decided"
     );
-}
-
-/// Accepts `application/json` and `application/*+json` (parameters such as `charset`
-/// allowed). Requiring it keeps browsers from posting actions as "simple" requests.
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-    {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-        format!("content type `{content_type}`, expected `application/json`"),
-    ))
-}
-
-fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body exceeds {limit} bytes"),
-        )
-    } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("cannot read the request body: {}", rejection.body_text()),
-        )
-    }
 }
 
 /// Parses and validates an action, sorting failures into syntax (400) and shape (422).
