@@ -327,6 +327,127 @@ fn decision_isolation_is_fresh_every_time_and_shared_is_opt_in() {
     );
 }
 
+/// The previous task the `leak-state` plugin's instance saw, for a new action of `task`:
+/// `none` when the action got a fresh instance, `task` when it got its task's own back.
+fn previous_task(arbiter: &Arbiter, request: &str, task: &str) -> String {
+    let d = arbiter.decide(&action(request, Some(task)));
+    assert_eq!(d.plugins[0].outcome, Outcome::Ok, "{d:#?}");
+    d.plugins[0].reason.clone()
+}
+
+#[test]
+fn idle_task_instances_are_bounded_by_count_least_recently_used_first() {
+    // Before `idle_instances` existed every plugin kept up to 1,024 idle instances.
+    let arbiter = arbiter(&misbehave(
+        "leak",
+        "leak-state",
+        "prewarm = 0\nidle_instances = 3",
+    ));
+    for n in 0..10 {
+        assert_eq!(
+            previous_task(&arbiter, &format!("r{n}"), &format!("t{n}")),
+            "previous task: none"
+        );
+    }
+    let set = arbiter.policy_set();
+    let plugin = &set.plugins()[0];
+    assert_eq!(plugin.idle_instances(), 3);
+    // The three most recent tasks keep theirs; an evicted task gets a fresh instance,
+    // which is slower but shows it nothing (and still decides).
+    assert_eq!(
+        previous_task(&arbiter, "again-9", "t9"),
+        "previous task: t9"
+    );
+    assert_eq!(
+        previous_task(&arbiter, "again-0", "t0"),
+        "previous task: none"
+    );
+}
+
+#[test]
+fn idle_instances_are_bounded_in_bytes_spares_included() {
+    const MIB: usize = 1024 * 1024;
+    // Measure one idle instance of the real plugin, then allow room for about three.
+    let probe = arbiter(&misbehave("leak", "leak-state", "prewarm = 0"));
+    previous_task(&probe, "r0", "t0");
+    let one = probe.policy_set().plugins()[0].idle_memory_bytes();
+    assert!(
+        one > MIB && one < 4 * MIB,
+        "an idle Rust guest instance holds a little over 1 MiB of linear memory, got {one}"
+    );
+    let cap_mib = (3 * one).div_ceil(MIB);
+    let cap = cap_mib * MIB;
+    let expected_idle = cap / one;
+    let arbiter = arbiter(&misbehave(
+        "leak",
+        "leak-state",
+        &format!("prewarm = 0\nidle_memory_mib = {cap_mib}"),
+    ));
+    let set = arbiter.policy_set();
+    let plugin = &set.plugins()[0];
+    for n in 0..20 {
+        previous_task(&arbiter, &format!("r{n}"), &format!("t{n}"));
+        assert!(plugin.idle_memory_bytes() <= cap, "after task {n}");
+    }
+    assert_eq!(plugin.idle_instances(), expected_idle);
+    assert_eq!(
+        previous_task(&arbiter, "again-19", "t19"),
+        "previous task: t19"
+    );
+    assert_eq!(
+        previous_task(&arbiter, "again-0", "t0"),
+        "previous task: none"
+    );
+
+    // Spares are idle instances too: with two of them the same bound leaves room for
+    // fewer task instances, and the total stays under it.
+    let arbiter = arbiter_with_spares(cap_mib, 2);
+    let set = arbiter.policy_set();
+    let plugin = &set.plugins()[0];
+    for n in 0..20 {
+        previous_task(&arbiter, &format!("r{n}"), &format!("t{n}"));
+        assert!(plugin.idle_memory_bytes() <= cap, "after task {n}");
+    }
+    wait_until(|| plugin.spare_instances() == 2);
+    assert!(plugin.idle_memory_bytes() <= cap);
+    assert_eq!(plugin.idle_instances(), expected_idle - 2);
+}
+
+#[test]
+fn an_instance_larger_than_the_byte_bound_is_not_kept_and_decisions_still_work() {
+    // A Rust guest instance holds more than 1 MiB, so with a 1 MiB bound nothing is kept:
+    // not the task's instance, not a spare. Every action gets a fresh one.
+    let arbiter = arbiter_with_spares(1, 2);
+    let set = arbiter.policy_set();
+    let plugin = &set.plugins()[0];
+    for n in 0..3 {
+        assert_eq!(
+            previous_task(&arbiter, &format!("r{n}"), "t0"),
+            "previous task: none"
+        );
+    }
+    assert_eq!(plugin.spare_instances(), 0);
+    assert_eq!(plugin.idle_instances(), 0);
+    assert_eq!(plugin.idle_memory_bytes(), 0);
+}
+
+fn arbiter_with_spares(idle_memory_mib: usize, prewarm: usize) -> Arbiter {
+    arbiter(&misbehave(
+        "leak",
+        "leak-state",
+        &format!("prewarm = {prewarm}\nidle_memory_mib = {idle_memory_mib}"),
+    ))
+}
+
+/// Waits (bounded, for the prewarm thread) until `ready` holds.
+fn wait_until(ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn ended_task_is_denied_without_running_plugins() {
     let arbiter = arbiter(&echo("good", "allow", ""));

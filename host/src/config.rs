@@ -11,6 +11,9 @@
 //! isolation = "task"          # task | decision | shared
 //! prewarm = 2                 # ready instances kept per plugin for new tasks (0..=64)
 //! max_module_mib = 64         # largest module file read (before its signature is checked)
+//! idle_instances = 1024       # idle task instances kept per plugin (0..=65536)
+//! idle_memory_mib = 256       # linear memory of all idle instances per plugin, spares
+//!                             # included (1..=1048576); least recently used evicted first
 //!
 //! [history]                  # see `crate::history` for what the bounds guarantee
 //! max_entries_per_task = 64
@@ -87,6 +90,18 @@ pub const DEFAULT_RELOAD_TIMEOUT_MS: u64 = 120_000;
 pub const MAX_RELOAD_TIMEOUT_MS: u64 = 3_600_000;
 /// Largest settings file read (settings are parsed by every instance of the plugin).
 pub const MAX_SETTINGS_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default number of idle task-bound instances kept per plugin (`idle_instances`): the
+/// count bound of [`crate::instance_pool`]. It bounds host-side per-instance structures;
+/// the byte bound below is the one that binds for any plugin whose instances hold more
+/// than a quarter MiB.
+pub const DEFAULT_IDLE_INSTANCES: usize = 1024;
+/// Upper bound on `idle_instances`.
+pub const MAX_IDLE_INSTANCES: usize = 65_536;
+/// Default bound on the linear memory of one plugin's idle instances, spares included
+/// (`idle_memory_mib`).
+pub const DEFAULT_IDLE_MEMORY_MIB: u64 = 256;
+/// Upper bound on `idle_memory_mib` (1 TiB: "no practical bound").
+pub const MAX_IDLE_MEMORY_MIB: u64 = 1_048_576;
 
 /// Errors in the configuration file.
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +280,10 @@ pub struct RawDefaults {
     pub prewarm: Option<usize>,
     /// Default bound on a module file, in MiB.
     pub max_module_mib: Option<u64>,
+    /// Default bound on idle task instances per plugin.
+    pub idle_instances: Option<usize>,
+    /// Default bound on the linear memory of a plugin's idle instances, in MiB.
+    pub idle_memory_mib: Option<u64>,
 }
 
 /// `[history]`.
@@ -301,6 +320,10 @@ pub struct RawPlugin {
     pub isolation: Option<Isolation>,
     /// Prewarmed instances kept ready.
     pub prewarm: Option<usize>,
+    /// Idle task instances kept.
+    pub idle_instances: Option<usize>,
+    /// Linear memory of idle instances kept, in MiB.
+    pub idle_memory_mib: Option<u64>,
     /// Inline settings (a table), passed to the plugin as JSON.
     pub settings: Option<Value>,
     /// Settings from a JSON file, relative to the config file.
@@ -381,6 +404,24 @@ impl Default for Limits {
     }
 }
 
+/// Bounds on a plugin's idle instances, see [`crate::instance_pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleLimits {
+    /// Most idle task-bound (or shared) instances; spares are bounded by `prewarm`.
+    pub instances: usize,
+    /// Most linear memory across all idle instances, spares included, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for IdleLimits {
+    fn default() -> Self {
+        Self {
+            instances: DEFAULT_IDLE_INSTANCES,
+            memory_bytes: mib(DEFAULT_IDLE_MEMORY_MIB),
+        }
+    }
+}
+
 fn mib(n: u64) -> usize {
     usize::try_from(n.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
 }
@@ -403,6 +444,8 @@ pub struct PluginConfig {
     /// Fresh, never-used instances kept ready off the request path (see
     /// `crate::prewarm`), so the first action of a task does not wait for instantiation.
     pub prewarm: usize,
+    /// Bounds on idle instances kept between evaluations.
+    pub idle: IdleLimits,
     /// Settings as JSON text.
     pub settings_json: String,
     /// Whether a reload may drop this plugin (`false`) or not (`true`).
@@ -488,6 +531,10 @@ impl Config {
         let default_prewarm = check_prewarm("defaults.prewarm", defaults.prewarm)?;
         let default_max_module =
             check_module_bound("defaults.max_module_mib", defaults.max_module_mib)?;
+        let default_idle = IdleLimits {
+            instances: check_idle_instances("defaults.idle_instances", defaults.idle_instances)?,
+            memory_bytes: check_idle_memory("defaults.idle_memory_mib", defaults.idle_memory_mib)?,
+        };
         let history = HistoryConfig {
             max_entries_per_task: positive(
                 "history.max_entries_per_task",
@@ -584,6 +631,16 @@ impl Config {
                 prewarm: match p.prewarm {
                     Some(_) => check_prewarm(&key("prewarm"), p.prewarm)?,
                     None => default_prewarm,
+                },
+                idle: IdleLimits {
+                    instances: match p.idle_instances {
+                        Some(_) => check_idle_instances(&key("idle_instances"), p.idle_instances)?,
+                        None => default_idle.instances,
+                    },
+                    memory_bytes: match p.idle_memory_mib {
+                        Some(_) => check_idle_memory(&key("idle_memory_mib"), p.idle_memory_mib)?,
+                        None => default_idle.memory_bytes,
+                    },
                 },
                 settings_json,
                 required: p.required.unwrap_or(false),
@@ -724,6 +781,30 @@ fn check_module_bound(key: &str, value: Option<u64>) -> Result<u64, ConfigError>
     Ok(n * 1024 * 1024)
 }
 
+fn check_idle_instances(key: &str, value: Option<usize>) -> Result<usize, ConfigError> {
+    let n = value.unwrap_or(DEFAULT_IDLE_INSTANCES);
+    if n > MAX_IDLE_INSTANCES {
+        return Err(invalid(
+            key,
+            format!("{n} instances, expected 0 to {MAX_IDLE_INSTANCES}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn check_idle_memory(key: &str, value: Option<u64>) -> Result<usize, ConfigError> {
+    let n = value.unwrap_or(DEFAULT_IDLE_MEMORY_MIB);
+    // 0 would keep no spare either, silently undoing `prewarm`; `idle_instances = 0`
+    // is the way to keep no task instances.
+    if n == 0 || n > MAX_IDLE_MEMORY_MIB {
+        return Err(invalid(
+            key,
+            format!("{n} MiB, expected 1 to {MAX_IDLE_MEMORY_MIB}"),
+        ));
+    }
+    Ok(mib(n))
+}
+
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
     match value {
         Some(0) => Err(invalid(key, "expected a positive number")),
@@ -798,5 +879,64 @@ mod tests {
             err.to_string().contains("defaults.instantiate_timeout_ms"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn idle_bounds_default_override_and_are_checked() {
+        let c = Config::from_toml(
+            "[defaults]\nidle_instances=10\nidle_memory_mib=32\n\
+             [[plugin]]\nname='a'\npath='a'\n\
+             [[plugin]]\nname='b'\npath='b'\nidle_instances=0\nidle_memory_mib=2048\n\
+             [[plugin]]\nname='c'\npath='c'\nidle_memory_mib=1\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let mib = 1024 * 1024;
+        assert_eq!(
+            c.plugins[0].idle,
+            IdleLimits {
+                instances: 10,
+                memory_bytes: 32 * mib
+            }
+        );
+        assert_eq!(
+            c.plugins[1].idle,
+            IdleLimits {
+                instances: 0,
+                memory_bytes: 2048 * mib
+            }
+        );
+        assert_eq!(
+            c.plugins[2].idle,
+            IdleLimits {
+                instances: 10,
+                memory_bytes: mib
+            }
+        );
+        let c = Config::from_toml("[[plugin]]\nname='a'\npath='a'\n", Path::new(".")).unwrap();
+        assert_eq!(c.plugins[0].idle, IdleLimits::default());
+        for (toml, key) in [
+            (
+                "[defaults]\nidle_memory_mib=0\n",
+                "defaults.idle_memory_mib",
+            ),
+            (
+                "[defaults]\nidle_instances=65537\n",
+                "defaults.idle_instances",
+            ),
+            (
+                "[[plugin]]\nname='a'\npath='a'\nidle_memory_mib=1048577\n",
+                "plugin[0].idle_memory_mib",
+            ),
+            (
+                "[[plugin]]\nname='a'\npath='a'\nidle_instances=100000\n",
+                "plugin[0].idle_instances",
+            ),
+        ] {
+            let err = Config::from_toml(toml, Path::new(".")).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+        let err = Config::from_toml("[defaults]\nidle_instances=-1\n", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("idle_instances"), "{err}");
     }
 }

@@ -7,14 +7,14 @@ use crate::decision::{Effect, Obligation, Outcome};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::history::TaskSnapshot;
-use crate::instance_pool::{self, InstancePool, MAX_USES};
+use crate::instance_pool::{InstancePool, MAX_USES};
 use crate::sandbox::{StoreState, truncate};
 use crate::trust::TrustPolicy;
 use crate::verified::{SignatureStatus, VerifiedModule, verify_module_bounded};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker};
@@ -102,6 +102,13 @@ struct Instance {
     uses: u32,
 }
 
+impl Instance {
+    /// Linear memory this instance holds, all its memories together.
+    fn linear_bytes(&self) -> usize {
+        self.store.data().limiter.linear_bytes()
+    }
+}
+
 impl std::fmt::Debug for Instance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Instance")
@@ -118,10 +125,13 @@ pub struct LoadedPlugin {
     settings: Arc<str>,
     engine: wasmtime::Engine,
     pre: EvaluatorPre<StoreState>,
+    /// Idle instances: task-bound (or shared) ones, and the spares made ahead of time
+    /// (see [`crate::prewarm`]), under the plugin's `idle_*` bounds.
     pool: InstancePool<Instance>,
-    /// Fresh instances made ahead of time (see [`crate::prewarm`]).
-    spares: Mutex<Vec<Instance>>,
-    /// Fewer spares than `config.prewarm`: a refill is wanted.
+    /// Spares to keep: `config.prewarm`, lowered once to what fits in
+    /// `idle_memory_mib` if a spare was refused for lack of room.
+    spare_target: AtomicUsize,
+    /// Fewer spares than `spare_target`: a refill is wanted.
     wants_spares: AtomicBool,
     /// Prewarming failed once; not retried for this load of the plugin (decisions
     /// instantiate on demand and report the error themselves).
@@ -236,8 +246,8 @@ impl LoadedPlugin {
             settings: Arc::from(config.settings_json.as_str()),
             engine: engine.wasmtime().clone(),
             pre,
-            pool: InstancePool::new(config.isolation, instance_pool::DEFAULT_CAPACITY),
-            spares: Mutex::new(Vec::new()),
+            pool: InstancePool::new(config.isolation, config.idle),
+            spare_target: AtomicUsize::new(config.prewarm),
             wants_spares: AtomicBool::new(config.prewarm > 0),
             prewarm_failed: AtomicBool::new(false),
         };
@@ -309,9 +319,30 @@ impl LoadedPlugin {
             },
         })?;
         if self.config.prewarm > 0 {
-            self.lock_spares().push(instance);
+            self.keep_spare(instance);
         }
         Ok(())
+    }
+
+    /// Adds a spare to the pool. If it does not fit in `idle_memory_mib` beside the
+    /// spares already kept, the plugin keeps only as many spares as it has now, so the
+    /// prewarm thread does not make (and drop) an instance every round.
+    fn keep_spare(&self, instance: Instance) -> bool {
+        let bytes = instance.linear_bytes();
+        if self.pool.put_spare(instance, bytes) {
+            return true;
+        }
+        let kept = self.pool.spares();
+        self.spare_target.store(kept, Ordering::Relaxed);
+        tracing::warn!(
+            plugin = %self.config.name,
+            prewarm = self.config.prewarm,
+            kept,
+            instance_mib = bytes / (1024 * 1024),
+            idle_memory_mib = self.config.idle.memory_bytes / (1024 * 1024),
+            "spare instances do not fit in idle_memory_mib; keeping fewer than prewarm"
+        );
+        false
     }
 
     /// A fresh instance that has run `validate()` with the configured settings (and
@@ -341,9 +372,16 @@ impl LoadedPlugin {
         &self.config
     }
 
-    /// Idle instances held for reuse.
+    /// Idle instances held for reuse by their task (or, under `shared` isolation, by
+    /// anyone); spares are not counted. At most `idle_instances`.
     pub fn idle_instances(&self) -> usize {
         self.pool.idle()
+    }
+
+    /// Linear memory held by this plugin's idle instances, spares included, in bytes.
+    /// At most `idle_memory_mib`.
+    pub fn idle_memory_bytes(&self) -> usize {
+        self.pool.idle_bytes()
     }
 
     /// Drops the task's idle instance.
@@ -353,7 +391,7 @@ impl LoadedPlugin {
 
     /// Spare (prewarmed, never used) instances ready now.
     pub fn spare_instances(&self) -> usize {
-        self.lock_spares().len()
+        self.pool.spares()
     }
 
     /// Whether this plugin has fewer spares than configured.
@@ -361,32 +399,31 @@ impl LoadedPlugin {
         self.wants_spares.load(Ordering::Relaxed)
     }
 
-    fn lock_spares(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
-        // A poisoned lock only means a thread panicked while pushing or popping; the
-        // vector is intact.
-        self.spares.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn take_spare(&self) -> Option<Instance> {
-        if self.config.prewarm == 0 {
+        // `spare_target` is 0 when `prewarm` is, or when not even one spare fits.
+        if self.spare_target.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let spare = self.lock_spares().pop();
+        let spare = self.pool.take_spare();
         if !self.prewarm_failed.load(Ordering::Relaxed) {
             self.wants_spares.store(true, Ordering::Relaxed);
         }
         spare
     }
 
-    /// Makes fresh instances until `prewarm` are ready. Runs on the prewarm thread: each
-    /// spare is instantiated and given `validate(settings)` under the load-time deadline,
-    /// exactly as at load, and has seen no action.
+    /// Makes fresh instances until `prewarm` are ready (or as many as fit in
+    /// `idle_memory_mib`). Runs on the prewarm thread: each spare is instantiated and
+    /// given `validate(settings)` under the load-time deadline, exactly as at load, and
+    /// has seen no action.
     pub fn refill_spares(&self) {
-        let target = self.config.prewarm;
         self.wants_spares.store(false, Ordering::Relaxed);
-        while target > 0 && self.lock_spares().len() < target {
+        while self.pool.spares() < self.spare_target.load(Ordering::Relaxed) {
             match self.validated_instance() {
-                Ok(instance) => self.lock_spares().push(instance),
+                Ok(instance) => {
+                    if !self.keep_spare(instance) {
+                        return;
+                    }
+                }
                 Err(failure) => {
                     let message = failure.to_string();
                     self.prewarm_failed.store(true, Ordering::Relaxed);
@@ -514,7 +551,8 @@ impl LoadedPlugin {
             Ok(mut evaluation) => {
                 instance.uses += 1;
                 if instance.uses < MAX_USES {
-                    self.pool.put(task, instance);
+                    let bytes = instance.linear_bytes();
+                    self.pool.put(task, instance, bytes);
                 }
                 evaluation.elapsed_us = elapsed_us(started);
                 evaluation

@@ -14,7 +14,8 @@
 //! The work is the same as instantiating on demand; it moves off the request path. With
 //! an idle core, the first decision of a task costs about what a reused instance costs.
 //! On a saturated host the thread competes for the same CPU, so throughput does not
-//! improve (see BENCHMARKS.md). Spares hold memory: `prewarm` instances per plugin.
+//! improve (see BENCHMARKS.md). Spares hold memory: `prewarm` instances per plugin,
+//! counted against the plugin's `idle_memory_mib` (see [`crate::instance_pool`]).
 //!
 //! # Mechanism
 //!

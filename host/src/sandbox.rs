@@ -191,12 +191,17 @@ pub fn truncate(text: &str, max: usize) -> &str {
     text.get(..end).unwrap_or_default()
 }
 
-/// Caps linear memory and table growth, and remembers a refused memory grow.
+/// Caps linear memory and table growth, remembers a refused memory grow, and keeps the
+/// store's total linear memory (what [`crate::instance_pool`] bounds for idle instances).
 #[derive(Debug)]
 pub struct MemoryLimiter {
     memory_bytes: usize,
     /// Set when the plugin tried to grow memory past the cap.
     pub exhausted: bool,
+    /// Linear memory of every memory in the store, in bytes.
+    linear_bytes: usize,
+    /// The last permitted growth, taken back if the grow then failed.
+    last_growth: usize,
 }
 
 impl MemoryLimiter {
@@ -204,14 +209,23 @@ impl MemoryLimiter {
         Self {
             memory_bytes,
             exhausted: false,
+            linear_bytes: 0,
+            last_growth: 0,
         }
+    }
+
+    /// The store's linear memory in bytes, all its memories together. wasmtime asks the
+    /// limiter before creating a memory (from size 0) and before each growth, and a
+    /// memory never shrinks, so the sum of permitted growths is the current size.
+    pub fn linear_bytes(&self) -> usize {
+        self.linear_bytes
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -225,7 +239,17 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
                 self.memory_bytes
             ));
         }
+        self.last_growth = desired.saturating_sub(current);
+        self.linear_bytes = self.linear_bytes.saturating_add(self.last_growth);
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Permitted, but the host could not map it: the memory kept its old size.
+        self.linear_bytes = self.linear_bytes.saturating_sub(self.last_growth);
+        self.last_growth = 0;
+        tracing::debug!(target: "arbiter::plugin", "memory grow failed: {error:#}");
+        Ok(())
     }
 
     fn table_growing(

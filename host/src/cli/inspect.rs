@@ -8,7 +8,7 @@
 //! its signature was refused or it does not implement the contract.
 
 use super::verify::{module_name, trust_store};
-use crate::config::{Isolation, Limits, Mode, OnError, PluginConfig};
+use crate::config::{IdleLimits, Isolation, Limits, Mode, OnError, PluginConfig};
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::plugin::{LOAD_DEADLINE, LoadedPlugin, digest, linker};
@@ -191,6 +191,7 @@ pub fn run(args: &InspectArgs) -> Result<u8> {
                 },
                 isolation: Isolation::Decision,
                 prewarm: 0,
+                idle: IdleLimits::default(),
                 settings_json: "{}".to_owned(),
                 required: false,
                 settings_file: None,
