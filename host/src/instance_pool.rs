@@ -28,10 +28,11 @@
 //! # Bounding idle memory
 //!
 //! Every instance parses the plugin's settings into its own linear memory, so an idle
-//! instance costs about the settings' parsed size plus the guest's baseline (about
-//! 1 MiB for a Rust guest). A count alone does not bound that: with a 1 MB settings file
-//! 300 idle task instances held 1.8 GB, 3,000 tasks would hold tens. So the pool has
-//! two bounds per plugin, both from [`IdleLimits`] (`idle_instances` and
+//! instance costs about the settings' parsed size plus the guest's baseline. A count
+//! alone does not bound that: with a 1 MB intent settings file an idle instance holds
+//! 8.7 MiB of linear memory, and the fixed 1,024 instances the pool used to keep took the
+//! process to 8 GiB of RSS after 3,000 tasks (`benches/instance_memory.rs`, BENCHMARKS.md).
+//! So the pool has two bounds per plugin, both from [`IdleLimits`] (`idle_instances` and
 //! `idle_memory_mib` in the config):
 //!
 //! - at most `instances` task-bound (or shared) idle instances;
