@@ -140,3 +140,70 @@ fn a_full_task_table_refuses_new_tasks_and_keeps_serving_known_ones() {
         known.reason
     );
 }
+
+/// Two halves of an exfiltration chain sent in parallel: before, both read the task's
+/// history before either was recorded, and the post was allowed. A slow second plugin
+/// (a loop stopped by its deadline, counted as abstain) keeps the read in flight while
+/// the post arrives; the post must wait for the read's record and be denied.
+#[test]
+fn concurrent_halves_of_a_chain_are_caught() {
+    let arbiter = std::sync::Arc::new(arbiter(&format!(
+        "[[plugin]]\nname = \"sensitivity\"\npath = \"build/plugins/sensitivity.wasm\"\n\
+         settings_file = \"plugins/sensitivity/example-settings.json\"\n{}",
+        common::misbehave("slow", "loop", "timeout_ms = 400\non_error = \"ignore\"")
+    )));
+    let reader = {
+        let arbiter = std::sync::Arc::clone(&arbiter);
+        std::thread::spawn(move || arbiter.decide(&read_issue("t", "r1", r#""restricted""#)))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let post = arbiter.decide(&post_outside("t", "r2"));
+    let read = reader.join().unwrap();
+    assert_eq!(read.effect, DecisionEffect::Allow, "{read:#?}");
+    assert_eq!(post.effect, DecisionEffect::Deny, "{post:#?}");
+    assert!(post.reason.contains("restricted"), "{}", post.reason);
+    assert_eq!(arbiter.task_history("t").len(), 2);
+}
+
+/// A task belongs to the agent that started it: another agent reusing the id is refused
+/// with a reason, not given a separate history (it could read, taint or end the task
+/// otherwise). Sharing is configured explicitly.
+#[test]
+fn a_task_belongs_to_its_agent_unless_sharing_is_configured() {
+    let other_agent = |action: Action| {
+        let mut action = action;
+        action.agent.id = "spiffe://example.org/agent/intruder".to_owned();
+        action
+    };
+    let arbiter = sensitivity("task", "");
+    arbiter.decide(&read_issue("t", "r1", r#""restricted""#));
+    let intruder = arbiter.decide(&other_agent(post_outside("t", "r2")));
+    assert_eq!(intruder.effect, DecisionEffect::Deny);
+    assert!(intruder.plugins.is_empty(), "{intruder:#?}");
+    assert!(
+        intruder.reason.contains("belongs to another agent"),
+        "{}",
+        intruder.reason
+    );
+    assert_eq!(
+        arbiter.task_history("t").len(),
+        1,
+        "the intruder recorded nothing"
+    );
+
+    let shared = sensitivity(
+        "task",
+        "[[tasks.share]]\nagents = [\"spiffe://example.org/agent/triager\", \"spiffe://example.org/agent/intr*\"]\n",
+    );
+    shared.decide(&read_issue("t", "r1", r#""restricted""#));
+    let sub_agent = shared.decide(&other_agent(post_outside("t", "r2")));
+    // Shared: the sub-agent acts in the task and inherits its taint.
+    assert_eq!(sub_agent.plugins.len(), 1, "{sub_agent:#?}");
+    assert_eq!(sub_agent.effect, DecisionEffect::Deny);
+    assert!(
+        sub_agent.reason.contains("restricted"),
+        "{}",
+        sub_agent.reason
+    );
+    assert_eq!(shared.task_history("t").len(), 2);
+}

@@ -17,13 +17,14 @@ use crate::config::{Config, Mode};
 use crate::decision::{Decision, DecisionEffect, Effect, PluginEntry};
 use crate::engine::Engine;
 use crate::error::LoadError;
-use crate::history::{HistoryEntry, TaskHistory, TaskSnapshot};
+use crate::history::{HistoryEntry, TaskSnapshot};
 use crate::plugin::PluginListing;
 use crate::policy_set::PolicySet;
 use crate::prewarm::Prewarmer;
 use crate::reload::{
     RECENT_RELOADS, ReloadCount, ReloadReport, ReloadResult, ReloadStatus, ReloadTrigger,
 };
+use crate::task_store::{MemoryTaskStore, TaskLease, TaskStore};
 use crate::watcher::{PolicyWatcher, WatchError};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -74,7 +75,10 @@ impl std::fmt::Debug for ReloadLog {
 pub struct Arbiter {
     engine: Engine,
     set: RwLock<Arc<PolicySet>>,
-    history: TaskHistory,
+    /// Task state: history, labels, ended tasks, owners.
+    tasks: Arc<dyn TaskStore>,
+    /// Deadline of one task-store operation.
+    store_timeout: Duration,
     /// The config file this host was built from, re-read by [`Arbiter::reload`].
     source: Option<PathBuf>,
     /// Serialises reloads so generations are handed out once each, in order.
@@ -119,7 +123,11 @@ impl Arbiter {
         Ok(Self {
             engine,
             set: RwLock::new(set),
-            history: TaskHistory::new(config.history),
+            tasks: Arc::new(MemoryTaskStore::new(
+                config.history,
+                config.tasks.sharing.clone(),
+            )),
+            store_timeout: config.tasks.store_timeout,
             source: None,
             reload_lock: Mutex::new(()),
             reload_timeout: config.reload_timeout,
@@ -383,7 +391,7 @@ impl Arbiter {
         // `from_json` has validated the action: do not check it (and serialise its
         // arguments) a second time.
         let action = Action::from_json(json)?;
-        Ok(self.decide_inner(&action, true))
+        Ok(self.run_pipeline(&action, true, &NoPostDecision))
     }
 
     /// Decides one action. Never fails and never panics on plugin faults: every failure
@@ -392,50 +400,99 @@ impl Arbiter {
     /// The action should have passed [`Action::validate`] (the JSON entry points do it);
     /// an action that does not is denied without running plugins.
     pub fn decide(&self, action: &Action) -> Decision {
-        self.decide_inner(action, false)
+        self.run_pipeline(action, false, &NoPostDecision)
     }
 
-    fn decide_inner(&self, action: &Action, validated: bool) -> Decision {
+    /// Decides an action that [`Action::from_json`] (or [`Action::validate`]) accepted,
+    /// running `post` on the combined decision before the task history is written: a
+    /// post-decision stage (the strict decision log) can still change the answer, and
+    /// the history records the answer the caller gets.
+    pub fn decide_validated(&self, action: &Action, post: &dyn PostDecision) -> Decision {
+        self.run_pipeline(action, true, post)
+    }
+
+    /// The decision pipeline, one named stage per step:
+    ///
+    /// ```text
+    /// validate → identify → task gate → evaluate → combine → post-decision → record
+    /// ```
+    ///
+    /// Any stage may end the decision as a deny that says why (the decision starts as a
+    /// deny, so nothing is allowed by falling through). The answer is final before
+    /// `record`, so what later plugins read in `host.history` is what the caller was told.
+    fn run_pipeline(&self, action: &Action, validated: bool, post: &dyn PostDecision) -> Decision {
         let started = Instant::now();
         let set = self.policy_set();
-        let now = SystemTime::now();
-        let time = action.time.unwrap_or_else(|| unix_ms(now));
-        let task_id = action.task_id();
-        let mut decision = Decision {
-            decision_id: uuid::Uuid::new_v4().to_string(),
-            request_id: action.request_id.clone(),
-            task_id: task_id.map(str::to_owned),
-            time: humantime::format_rfc3339_millis(now).to_string(),
-            effect: DecisionEffect::Deny,
-            reason: String::new(),
-            generation: set.generation(),
-            obligations: Vec::new(),
-            plugins: Vec::with_capacity(set.plugins().len()),
-            elapsed_us: 0,
-        };
-        let validation = if validated { Ok(()) } else { action.validate() };
-        if let Err(e) = validation {
-            decision.reason = e.to_string();
-            decision.elapsed_us = elapsed_us(started);
-            return decision;
+        let mut decision = open_decision(action, &set);
+        if let Err(e) = stage_validate(action, validated) {
+            return finish(decision, e.to_string(), started);
         }
-        let history = match task_id.map(|t| self.history.admit(t)) {
-            None => TaskSnapshot::default(),
-            Some(Ok(snapshot)) => snapshot,
-            Some(Err(refusal)) => {
-                decision.reason = refusal.to_string();
-                decision.elapsed_us = elapsed_us(started);
-                return decision;
-            }
+        let identity = stage_identify(action);
+        let lease = match self.stage_task_gate(action, &identity) {
+            Ok(lease) => lease,
+            Err(reason) => return finish(decision, reason, started),
         };
+        let time = action.time.unwrap_or_else(|| unix_ms(SystemTime::now()));
+        let snapshot = lease
+            .as_ref()
+            .map(|l| l.snapshot().clone())
+            .unwrap_or_default();
+        decision.plugins = self.stage_evaluate(&set, action, time, &snapshot);
+        drop(snapshot);
+        stage_combine(&mut decision, &set);
+        post.after_decision(action, &mut decision);
+        if let Some(lease) = lease
+            && let Err(e) = lease.commit(history_entry(action, &decision, time))
+        {
+            // Fail closed: a decision whose record was lost must not let the action
+            // through, because the next decision of the task would not see it.
+            tracing::error!(decision_id = %decision.decision_id, error = %e, "task store: record failed; denying");
+            decision.effect = DecisionEffect::Deny;
+            decision.reason = format!("denied: the decision could not be recorded: {e}");
+            decision.obligations.clear();
+        }
+        decision.elapsed_us = elapsed_us(started);
+        decision
+    }
+
+    /// Task gate: ended tasks, tasks of another agent, a full task table and a failing
+    /// store end the decision here (later: quarantine and approvals). Holds the task for
+    /// this decision until it is recorded, so concurrent decisions of one task see each
+    /// other's records.
+    fn stage_task_gate(
+        &self,
+        action: &Action,
+        identity: &Identity<'_>,
+    ) -> Result<Option<Box<dyn TaskLease + '_>>, String> {
+        let Some(task) = action.task_id() else {
+            return Ok(None);
+        };
+        let deadline = Instant::now() + self.store_timeout;
+        match self.tasks.begin(task, identity.agent, deadline) {
+            Ok(Ok(lease)) => Ok(Some(lease)),
+            Ok(Err(refusal)) => Err(refusal.to_string()),
+            Err(e) => Err(format!("denied: {e}")),
+        }
+    }
+
+    /// Evaluate: every plugin of the set, in order, on the same snapshot of the task.
+    fn stage_evaluate(
+        &self,
+        set: &Arc<PolicySet>,
+        action: &Action,
+        time: u64,
+        snapshot: &TaskSnapshot,
+    ) -> Vec<PluginEntry> {
+        let task_id = action.task_id();
         let lists = ActionLists::new(action);
         let delegation = lists.delegation(action);
         let wit_action = lists.action(action, &delegation, time);
+        let mut entries = Vec::with_capacity(set.plugins().len());
         for plugin in set.plugins() {
-            let evaluation = plugin.evaluate(&wit_action, task_id, &history);
+            let evaluation = plugin.evaluate(&wit_action, task_id, snapshot);
             let config = plugin.config();
             let listing = plugin.listing();
-            decision.plugins.push(PluginEntry {
+            entries.push(PluginEntry {
                 name: listing.name.clone(),
                 plugin: listing.plugin.clone(),
                 version: listing.version.clone(),
@@ -455,27 +512,18 @@ impl Arbiter {
             });
         }
         if set.wants_spares() {
-            self.prewarmer.request(&set);
+            self.prewarmer.request(set);
         }
-        // Release this decision's snapshot before recording, so the task's entries are
-        // appended in place rather than copied (they are shared copy-on-write).
-        drop(history);
-        let combined = combine(&decision.plugins, set.when_all_abstain());
-        decision.effect = combined.effect;
-        decision.reason = combined.reason;
-        decision.obligations = combined.obligations;
-        if let Some(task) = task_id {
-            self.history
-                .record(task, history_entry(action, &decision, time));
-        }
-        decision.elapsed_us = elapsed_us(started);
-        decision
+        entries
     }
 
     /// Ends a task: later actions of the task are denied, its history and any instance
     /// bound to it are dropped.
     pub fn end_task(&self, task_id: &str) {
-        self.history.end(task_id);
+        let deadline = Instant::now() + self.store_timeout;
+        if let Err(e) = self.tasks.end(task_id, deadline) {
+            tracing::error!(task = task_id, error = %e, "task store: cannot end the task");
+        }
         for plugin in self.policy_set().plugins() {
             plugin.forget_task(task_id);
         }
@@ -483,8 +531,78 @@ impl Arbiter {
 
     /// The task's recorded history, oldest first.
     pub fn task_history(&self, task_id: &str) -> Vec<HistoryEntry> {
-        self.history.entries(task_id)
+        let deadline = Instant::now() + self.store_timeout;
+        self.tasks.entries(task_id, deadline).unwrap_or_default()
     }
+}
+
+/// A stage that runs after combining and before the task history is recorded, and may
+/// still change the answer (the decision service's strict audit log: a decision that
+/// cannot be logged becomes a deny). It runs with the task held, so it must be quick or
+/// bounded.
+pub trait PostDecision {
+    /// Inspects, and may change, the combined decision.
+    fn after_decision(&self, action: &Action, decision: &mut Decision);
+}
+
+/// No post-decision stage.
+#[derive(Debug, Clone, Copy)]
+pub struct NoPostDecision;
+
+impl PostDecision for NoPostDecision {
+    fn after_decision(&self, _action: &Action, _decision: &mut Decision) {}
+}
+
+/// Who is acting: the seam where verified workload identity plugs in. Today the asserted
+/// identity passes through.
+#[derive(Debug, Clone, Copy)]
+struct Identity<'a> {
+    agent: &'a str,
+}
+
+/// The decision before any stage ran: a deny with no reason yet, so that nothing is ever
+/// allowed by an early return.
+fn open_decision(action: &Action, set: &PolicySet) -> Decision {
+    Decision {
+        decision_id: uuid::Uuid::new_v4().to_string(),
+        request_id: action.request_id.clone(),
+        task_id: action.task_id().map(str::to_owned),
+        time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        effect: DecisionEffect::Deny,
+        reason: String::new(),
+        generation: set.generation(),
+        obligations: Vec::new(),
+        plugins: Vec::with_capacity(set.plugins().len()),
+        elapsed_us: 0,
+    }
+}
+
+/// Ends a decision early as a deny for `reason`.
+fn finish(mut decision: Decision, reason: String, started: Instant) -> Decision {
+    decision.effect = DecisionEffect::Deny;
+    decision.reason = reason;
+    decision.elapsed_us = elapsed_us(started);
+    decision
+}
+
+/// Validate: what the types alone cannot check (skipped when the parser just did it).
+fn stage_validate(action: &Action, validated: bool) -> Result<(), ActionError> {
+    if validated { Ok(()) } else { action.validate() }
+}
+
+/// Identify: today the identity the action asserts.
+fn stage_identify(action: &Action) -> Identity<'_> {
+    Identity {
+        agent: &action.agent.id,
+    }
+}
+
+/// Combine: the published algorithm of [`crate::combine`].
+fn stage_combine(decision: &mut Decision, set: &PolicySet) {
+    let combined = combine(&decision.plugins, set.when_all_abstain());
+    decision.effect = combined.effect;
+    decision.reason = combined.reason;
+    decision.obligations = combined.obligations;
 }
 
 /// What the task history remembers of a decided action: its resource labels plus the

@@ -23,6 +23,11 @@
 //! [reload]
 //! timeout_ms = 120000         # a reload attempt that takes longer is reported as failed
 //!
+//! [tasks]                     # see `crate::task_store`
+//! store_timeout_ms = 1000     # deadline of one task-store operation
+//! [[tasks.share]]             # these agents may act in each other's tasks
+//! agents = ["spiffe://example.org/agent/orchestrator", "spiffe://example.org/agent/sub/*"]
+//!
 //! [trust]                          # who may sign plugins; see `crate::trust`
 //! keys = [{ id = "release", path = "keys/release.pub.pem" }]   # relative to this file
 //! key_dirs = ["keys.d"]            # every `*.pem` public key inside; id = file stem
@@ -218,10 +223,70 @@ pub struct RawConfig {
     /// Hot-swap settings.
     #[serde(default)]
     pub reload: RawReload,
+    /// Task ownership, sharing and the task store.
+    #[serde(default)]
+    pub tasks: RawTasks,
     /// The decision server (`arbiter serve`), see [`crate::server::config`].
     #[serde(default)]
     pub server: crate::server::config::RawServer,
 }
+
+/// `[tasks]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTasks {
+    /// Groups of agents that may act in each other's tasks.
+    #[serde(default)]
+    pub share: Vec<RawShare>,
+    /// Deadline of one task-store operation, in ms.
+    pub store_timeout_ms: Option<u64>,
+}
+
+/// One `[[tasks.share]]` group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShare {
+    /// Agent ids; a trailing `*` matches any id with that prefix.
+    pub agents: Vec<String>,
+}
+
+/// Which agents may act in a task another agent started. Empty (the default): none, a
+/// task belongs to the agent that started it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskSharing {
+    groups: Vec<Vec<String>>,
+}
+
+impl TaskSharing {
+    /// Sharing among each group of agent patterns (exact ids, or a prefix ending in `*`).
+    pub fn new(groups: Vec<Vec<String>>) -> Self {
+        Self { groups }
+    }
+
+    /// Whether `agent` may act in a task `owner` started: both match one group.
+    pub fn allows(&self, owner: &str, agent: &str) -> bool {
+        let matches = |pattern: &String, id: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => id.starts_with(prefix),
+            None => pattern == id,
+        };
+        self.groups.iter().any(|group| {
+            group.iter().any(|p| matches(p, owner)) && group.iter().any(|p| matches(p, agent))
+        })
+    }
+}
+
+/// Validated `[tasks]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TasksConfig {
+    /// Who may share tasks.
+    pub sharing: TaskSharing,
+    /// Deadline of one task-store operation.
+    pub store_timeout: Duration,
+}
+
+/// Default deadline of a task-store operation. In memory it bounds how long a decision
+/// waits for another decision of the same task (a few plugin evaluations).
+pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 1_000;
 
 /// `[reload]`: hot swaps.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -366,6 +431,8 @@ pub struct Config {
     pub server: crate::server::config::ServerConfig,
     /// Deadline of one reload attempt (from the config the host started with).
     pub reload_timeout: Duration,
+    /// Task ownership, sharing and the store's deadline.
+    pub tasks: TasksConfig,
 }
 
 /// Task history bounds.
@@ -672,6 +739,7 @@ impl Config {
             watch_paths.extend(p.settings_file.clone());
         }
         let server = crate::server::config::ServerConfig::from_raw(raw.server, base)?;
+        let tasks = tasks_config(raw.tasks)?;
         let reload_timeout_ms = raw.reload.timeout_ms.unwrap_or(DEFAULT_RELOAD_TIMEOUT_MS);
         if reload_timeout_ms == 0 || reload_timeout_ms > MAX_RELOAD_TIMEOUT_MS {
             return Err(invalid(
@@ -691,6 +759,7 @@ impl Config {
             watch_paths,
             server,
             reload_timeout: Duration::from_millis(reload_timeout_ms),
+            tasks,
         })
     }
 }
@@ -747,6 +816,40 @@ fn check_prewarm(key: &str, value: Option<usize>) -> Result<usize, ConfigError> 
         ));
     }
     Ok(n)
+}
+
+fn tasks_config(raw: RawTasks) -> Result<TasksConfig, ConfigError> {
+    let mut groups = Vec::with_capacity(raw.share.len());
+    for (i, group) in raw.share.into_iter().enumerate() {
+        if group.agents.len() < 2 {
+            return Err(invalid(
+                format!("tasks.share[{i}].agents"),
+                "expected at least two agent ids (or patterns ending in `*`) that may share tasks",
+            ));
+        }
+        for (j, agent) in group.agents.iter().enumerate() {
+            if agent.trim().is_empty() || agent == "*" {
+                return Err(invalid(
+                    format!("tasks.share[{i}].agents[{j}]"),
+                    format!(
+                        "`{agent}`: expected an agent id or a prefix ending in `*` (a bare `*` would let every agent into every task)"
+                    ),
+                ));
+            }
+        }
+        groups.push(group.agents);
+    }
+    let ms = raw.store_timeout_ms.unwrap_or(DEFAULT_STORE_TIMEOUT_MS);
+    if ms == 0 || ms > MAX_TIMEOUT_MS {
+        return Err(invalid(
+            "tasks.store_timeout_ms",
+            format!("{ms} ms, expected 1 to {MAX_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(TasksConfig {
+        sharing: TaskSharing::new(groups),
+        store_timeout: Duration::from_millis(ms),
+    })
 }
 
 fn check_digest(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {

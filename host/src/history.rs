@@ -75,6 +75,8 @@ pub struct TaskSnapshot {
 
 #[derive(Debug, Default)]
 struct TaskRecord {
+    /// The agent that started the task (see [`crate::task_store`]).
+    owner: String,
     /// Last-use sequence number (key into `Inner::recency`); 0 before the first record.
     seq: u64,
     entries: Arc<VecDeque<HistoryEntry>>,
@@ -84,6 +86,8 @@ struct TaskRecord {
 /// What is kept of a task without entries: evicted at `max_tasks`, or ended.
 #[derive(Debug, Default)]
 struct Retained {
+    /// The agent that started the task; empty for a task ended before it acted.
+    owner: String,
     labels: Arc<[String]>,
     ended: bool,
 }
@@ -102,10 +106,6 @@ impl Inner {
     fn known(&self) -> usize {
         self.tasks.len().saturating_add(self.retained.len())
     }
-
-    fn is_known(&self, task_id: &str) -> bool {
-        self.tasks.contains_key(task_id) || self.retained.contains_key(task_id)
-    }
 }
 
 /// Why a task's action is denied before any plugin runs.
@@ -114,6 +114,17 @@ pub enum TaskRefusal {
     /// The task was ended.
     #[error("task `{0}` has ended")]
     Ended(String),
+    /// The task belongs to another agent, and no `[[tasks.share]]` group lets this
+    /// agent act in it.
+    #[error(
+        "task `{task}` belongs to another agent; agent `{agent}` may not act in it (tasks are owned by the agent that started them unless `[[tasks.share]]` lets agents share)"
+    )]
+    OtherAgent {
+        /// The task.
+        task: String,
+        /// The agent that tried.
+        agent: String,
+    },
     /// The task is new and the table of known tasks is full.
     #[error(
         "task `{task}` is new and {bound} tasks are known (`history.max_known_tasks`): new tasks are refused rather than forget one (which could re-open an ended task or wash out a taint)"
@@ -178,15 +189,34 @@ impl TaskHistory {
     }
 
     /// The gate before a task's action is evaluated: the snapshot plugins may read, or
-    /// why the action is denied without running them (ended; new while the table of
-    /// known tasks is full).
-    pub fn admit(&self, task_id: &str) -> Result<TaskSnapshot, TaskRefusal> {
+    /// why the action is denied without running them (ended; started by another agent
+    /// that `may_share` does not pair with `agent`; new while the table of known tasks is
+    /// full).
+    pub fn admit(
+        &self,
+        task_id: &str,
+        agent: &str,
+        may_share: impl Fn(&str, &str) -> bool,
+    ) -> Result<TaskSnapshot, TaskRefusal> {
         {
             let inner = self.lock();
-            if inner.retained.get(task_id).is_some_and(|r| r.ended) {
-                return Err(TaskRefusal::Ended(task_id.to_owned()));
+            let owner = match (inner.tasks.get(task_id), inner.retained.get(task_id)) {
+                (_, Some(r)) if r.ended => return Err(TaskRefusal::Ended(task_id.to_owned())),
+                (Some(t), _) => Some(t.owner.as_str()),
+                (None, Some(r)) => Some(r.owner.as_str()),
+                (None, None) => None,
+            };
+            if let Some(owner) = owner
+                && !owner.is_empty()
+                && owner != agent
+                && !may_share(owner, agent)
+            {
+                return Err(TaskRefusal::OtherAgent {
+                    task: task_id.to_owned(),
+                    agent: agent.to_owned(),
+                });
             }
-            if !inner.is_known(task_id) && inner.known() >= self.config.max_known_tasks {
+            if owner.is_none() && inner.known() >= self.config.max_known_tasks {
                 tracing::warn!(
                     task = task_id,
                     bound = self.config.max_known_tasks,
@@ -202,8 +232,14 @@ impl TaskHistory {
     }
 
     /// Records an entry for the task, evicting as the bounds require. An ended task
-    /// records nothing (its actions are denied by [`TaskHistory::admit`]).
+    /// records nothing (its actions are denied by [`TaskHistory::admit`]). The first
+    /// agent to record in a task owns it.
     pub fn record(&self, task_id: &str, entry: HistoryEntry) {
+        self.record_by(task_id, "", entry);
+    }
+
+    /// [`TaskHistory::record`] for an action of `agent`.
+    pub fn record_by(&self, task_id: &str, agent: &str, entry: HistoryEntry) {
         let mut inner = self.lock();
         let inner = &mut *inner;
         if inner.retained.get(task_id).is_some_and(|r| r.ended) {
@@ -212,15 +248,17 @@ impl TaskHistory {
         inner.next_seq += 1;
         let seq = inner.next_seq;
         if !inner.tasks.contains_key(task_id) {
-            // A task coming back after eviction starts a new window with all its labels.
-            let labels = inner
-                .retained
-                .remove(task_id)
-                .map(|r| r.labels)
-                .unwrap_or_default();
+            // A task coming back after eviction starts a new window with all its labels
+            // and keeps its owner.
+            let (owner, labels) = match inner.retained.remove(task_id) {
+                Some(r) if !r.owner.is_empty() => (r.owner, r.labels),
+                Some(r) => (agent.to_owned(), r.labels),
+                None => (agent.to_owned(), Arc::default()),
+            };
             inner.tasks.insert(
                 task_id.to_owned(),
                 TaskRecord {
+                    owner,
                     seq: 0,
                     entries: Arc::default(),
                     labels,
@@ -258,6 +296,7 @@ impl TaskHistory {
                 inner.retained.insert(
                     oldest,
                     Retained {
+                        owner: evicted.owner,
                         labels,
                         ended: false,
                     },
@@ -270,12 +309,21 @@ impl TaskHistory {
     /// as the host runs (ending is never refused, whatever the bounds).
     pub fn end(&self, task_id: &str) {
         let mut inner = self.lock();
-        if let Some(task) = inner.tasks.remove(task_id) {
-            inner.recency.remove(&task.seq);
-        }
+        let owner = match inner.tasks.remove(task_id) {
+            Some(task) => {
+                inner.recency.remove(&task.seq);
+                task.owner
+            }
+            None => inner
+                .retained
+                .remove(task_id)
+                .map(|r| r.owner)
+                .unwrap_or_default(),
+        };
         inner.retained.insert(
             task_id.to_owned(),
             Retained {
+                owner,
                 labels: Arc::default(),
                 ended: true,
             },
@@ -400,7 +448,7 @@ mod tests {
             h.record(&format!("filler-{i}"), e("1"));
         }
         assert_eq!(h.task_count(), 3);
-        let snapshot = h.admit("tainted").unwrap();
+        let snapshot = h.admit("tainted", "", |_, _| false).unwrap();
         assert!(snapshot.entries.is_empty());
         assert_eq!(
             &*snapshot.labels,
@@ -412,7 +460,7 @@ mod tests {
         assert_eq!(snapshot.entries.len(), 1);
         assert!(snapshot.labels.contains(&"secret".to_owned()));
         assert_eq!(
-            h.admit("ended").unwrap_err(),
+            h.admit("ended", "", |_, _| false).unwrap_err(),
             TaskRefusal::Ended("ended".into())
         );
         h.record("ended", e("x"));
@@ -432,11 +480,11 @@ mod tests {
         h.end("d");
         assert_eq!(h.known_task_count(), 4);
         assert!(matches!(
-            h.admit("new"),
+            h.admit("new", "", |_, _| false),
             Err(TaskRefusal::TableFull { bound: 4, .. })
         ));
         // Known tasks carry on; ending works whatever the bound.
-        assert!(h.admit("a").is_ok());
+        assert!(h.admit("a", "", |_, _| false).is_ok());
         h.end("e");
         assert!(h.is_ended("e") && h.is_ended("d"));
     }

@@ -48,6 +48,7 @@ pub mod reload;
 pub mod sandbox;
 pub mod server;
 pub mod signature;
+pub mod task_store;
 pub mod trust;
 pub mod verified;
 pub mod watcher;
