@@ -1162,11 +1162,20 @@ async fn strict_mode_denies_what_cannot_be_logged() {
         body["plugins"][0]["verdict"], "allow",
         "the plugins' view is kept"
     );
+    // The task history records the answer the gateway got, not the plugins' allow:
+    // before, later plugins read `allow` in `host.history` for this denied action.
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r2", Some("t-strict"))))
+        .await;
+    assert_eq!(body["effect"], "deny", "{body}");
+    let history = h.state.arbiter().unwrap().task_history("t-strict");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].effect, arbiter_host::Effect::Deny, "{history:?}");
     let (status, _, body) = h.call(get("/readyz")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let text = h.metrics().await;
     assert!(
-        text.contains(r#"arbiter_decisions_total{effect="deny"} 1"#),
+        text.contains(r#"arbiter_decisions_total{effect="deny"} 2"#),
         "{text}"
     );
 

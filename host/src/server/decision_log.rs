@@ -164,6 +164,14 @@ impl DecisionLog {
         written.await.unwrap_or(Err(LogFailure::Closed))
     }
 
+    /// Like [`DecisionLog::submit_and_wait`], blocking the calling thread (a decision's
+    /// post-decision stage, which runs on a blocking thread, not in async code).
+    pub fn submit_and_wait_blocking(&self, entry: LogEntry) -> Result<(), LogFailure> {
+        let (ack, written) = oneshot::channel();
+        self.enqueue(Message::Record(Box::new(entry), Some(ack)))?;
+        written.blocking_recv().unwrap_or(Err(LogFailure::Closed))
+    }
+
     fn enqueue(&self, message: Message) -> Result<(), LogFailure> {
         self.tx.try_send(message).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
@@ -191,6 +199,32 @@ pub fn fail_closed(decision: &mut Decision, failure: &LogFailure) {
     decision.effect = DecisionEffect::Deny;
     decision.reason = format!("denied because the decision could not be logged: {failure}");
     decision.obligations.clear();
+}
+
+/// Strict mode as a post-decision stage of the pipeline: the decision is answered only
+/// once its record is written, and a decision that cannot be logged becomes a deny
+/// *before* the task history is recorded, so the history says deny too (before, it
+/// recorded the plugins' allow while the gateway was told deny).
+#[derive(Debug)]
+pub struct StrictAudit<'a> {
+    /// The log.
+    pub log: &'a DecisionLog,
+    /// Trace id from `traceparent`, if any.
+    pub trace_id: Option<String>,
+}
+
+impl crate::arbiter::PostDecision for StrictAudit<'_> {
+    fn after_decision(&self, action: &Action, decision: &mut Decision) {
+        let entry = LogEntry {
+            decision: decision.clone(),
+            action: action.clone(),
+            trace_id: self.trace_id.clone(),
+        };
+        if let Err(failure) = self.log.submit_and_wait_blocking(entry) {
+            tracing::error!(decision_id = %decision.decision_id, error = %failure, "strict decision log: denying");
+            fail_closed(decision, &failure);
+        }
+    }
 }
 
 /// The line written for a decision.

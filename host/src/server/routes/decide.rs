@@ -7,7 +7,9 @@
 use super::{active, read_body, require_json};
 use crate::action::{Action, ActionError};
 use crate::server::AppState;
-use crate::server::decision_log::{LogEntry, fail_closed};
+use crate::arbiter::NoPostDecision;
+use crate::server::decision_log::{LogEntry, StrictAudit};
+use std::sync::Arc;
 use crate::server::error::ApiError;
 use crate::server::traceparent;
 use axum::Json;
@@ -22,24 +24,29 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     let trace_id = traceparent::trace_id(request.headers());
     let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;
-    let arbiter = active(&state)?;
-    // Decisions take microseconds of CPU and no I/O: run inline, no spawn_blocking.
-    let mut decision = arbiter.decide(&action);
+    let arbiter = Arc::clone(active(&state)?);
     let log = state.decision_log();
     if log.is_strict() {
-        let entry = LogEntry {
-            decision: decision.clone(),
-            action,
-            trace_id,
-        };
-        if let Err(failure) = log.submit_and_wait(entry).await {
-            tracing::error!(decision_id = %decision.decision_id, error = %failure, "strict decision log: denying");
-            fail_closed(&mut decision, &failure);
-        }
+        // The strict log is a post-decision stage: the record is written (and a failure
+        // turns the answer into a deny) before the task history is recorded. Waiting for
+        // the write blocks, so the decision runs on a blocking thread.
+        let writer = state.clone();
+        let decision = tokio::task::spawn_blocking(move || {
+            let audit = StrictAudit {
+                log: writer.decision_log(),
+                trace_id,
+            };
+            arbiter.decide_validated(&action, &audit)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
         state.metrics().record_decision(&decision);
         trace(&decision);
         return Ok(Json(decision).into_response());
     }
+    // Decisions take microseconds of CPU and no I/O: run inline, no spawn_blocking.
+    // `parse_action` validated the action: the pipeline does not validate it again.
+    let decision = arbiter.decide_validated(&action, &NoPostDecision);
     state.metrics().record_decision(&decision);
     trace(&decision);
     // Serialise the answer first so the decision can move into the log without a copy.
