@@ -4,7 +4,7 @@
 //! [`router`] builds the whole API over an [`AppState`] (tests drive it without sockets);
 //! [`serve`] is the `arbiter serve` command: bind, load the policy set, serve until
 //! SIGTERM/SIGINT, drain, flush the decision log. One file per concern: [`config`]
-//! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`],
+//! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`] (and its [`redaction`]),
 //! [`traceparent`], and the handlers in `routes/`.
 
 pub mod auth;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision_log;
 pub mod error;
 pub mod metrics;
+pub mod redaction;
 mod routes;
 pub mod traceparent;
 

@@ -28,6 +28,9 @@ pub async fn decide(
     let body = body.map_err(|e| body_error(&e, state.settings().max_body_bytes))?;
     let action = parse_action(&body)?;
     let arbiter = active(&state)?;
+    // Taken before deciding: the log keeps it only if the decision ran on it (same
+    // generation), for the words of its settings that reasons may quote.
+    let policy_set = Some(arbiter.policy_set());
     // Decisions take microseconds of CPU and no I/O: run inline, no spawn_blocking.
     let mut decision = arbiter.decide(&action);
     let trace_id = traceparent::trace_id(&headers);
@@ -37,6 +40,7 @@ pub async fn decide(
             decision: decision.clone(),
             action,
             trace_id,
+            policy_set,
         };
         if let Err(failure) = log.submit_and_wait(entry).await {
             tracing::error!(decision_id = %decision.decision_id, error = %failure, "strict decision log: denying");
@@ -54,6 +58,7 @@ pub async fn decide(
         decision,
         action,
         trace_id,
+        policy_set,
     }) {
         tracing::debug!(error = %failure, "decision not logged");
     }
