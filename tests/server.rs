@@ -1078,8 +1078,12 @@ async fn decision_log_lines_carry_the_audit_fields() {
         json!({"server": "fs", "name": "read_file"})
     );
     assert_eq!(line["action"]["agent"]["id"], "spiffe://test/agent");
-    // Redacted by default: keys stay, values go.
-    assert_eq!(line["action"]["arguments"], json!({"path": REDACTED}));
+    // Redacted by default: values go, and so do keys the configuration does not name
+    // (the echo plugin's settings do not name `path`).
+    assert_eq!(
+        line["action"]["arguments"],
+        json!({"[redacted-1]": REDACTED})
+    );
     assert!(
         lines[1].get("trace_id").is_none(),
         "an invalid traceparent is ignored"
@@ -1088,7 +1092,8 @@ async fn decision_log_lines_carry_the_audit_fields() {
 
 #[tokio::test]
 async fn argument_redaction_is_configurable() {
-    let body = r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"http","name":"post"},"arguments":{"url":"https://x","headers":{"authorization":"Bearer s3cret"},"n":[1,2]}}"#;
+    // Keys in sorted order: labels are numbered in the order keys are met.
+    let body = r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"http","name":"post"},"arguments":{"headers":{"authorization":"Bearer s3cret"},"n":[1,2],"url":"https://x"}}"#;
     for (redaction, expected) in [
         (
             Redaction::None,
@@ -1096,7 +1101,7 @@ async fn argument_redaction_is_configurable() {
         ),
         (
             Redaction::All,
-            json!({"url":REDACTED,"headers":{"authorization":REDACTED},"n":[REDACTED,REDACTED]}),
+            json!({"[redacted-1]":{"[redacted-4]":REDACTED},"[redacted-2]":[REDACTED,REDACTED],"[redacted-3]":REDACTED}),
         ),
         (
             Redaction::Pointers(vec!["/headers/authorization".into(), "/n/1".into()]),
@@ -1110,6 +1115,270 @@ async fn argument_redaction_is_configurable() {
         assert_eq!(decision["effect"], "allow");
         let lines = h.log_lines().await;
         assert_eq!(lines[0]["action"]["arguments"], expected, "{redaction:?}");
+    }
+}
+
+/// The three reference plugins with their example settings, as in the golden cases.
+fn reference_plugins() -> String {
+    ["intent", "scope", "sensitivity"]
+        .map(|n| {
+            format!(
+                "[[plugin]]\nname = \"{n}\"\npath = \"build/plugins/{n}.wasm\"\nsettings_file = \"plugins/{n}/example-settings.json\"\n"
+            )
+        })
+        .concat()
+}
+
+/// An action for the reference plugins: a live task with `intent`, a credential for
+/// `scope` bound to the tool's server.
+fn reference_action(
+    request_id: &str,
+    intent: &str,
+    tool: &str,
+    scope: &str,
+    arguments: Value,
+) -> String {
+    let (server, name) = tool.split_once('/').unwrap();
+    json!({
+        "request_id": request_id,
+        "agent": {"id": "spiffe://example.org/agent", "attestation": "x509-svid"},
+        "delegation": [{"id": "alice@example.com", "kind": "user", "scopes": [scope]}],
+        "task": {"id": format!("task-{request_id}"), "intent": intent, "started_at": 1767268500000_u64, "expires_at": 1767272400000_u64},
+        "tool": {"server": server, "name": name},
+        "arguments": arguments,
+        "credential": {"scopes": [scope], "audience": server, "expires_at": 1767269400000_u64},
+        "time": 1767268800000_u64
+    })
+    .to_string()
+}
+
+struct SecretCase {
+    body: String,
+    tool: &'static str,
+    intent: &'static str,
+    /// Must not appear in the redacted log line (compared case-insensitively, since
+    /// plugins lowercase hosts).
+    secrets: &'static [&'static str],
+    /// Must appear in the answer: proof that a plugin repeated them (normalised) in a
+    /// reason or an obligation, so the test covers that position.
+    repeated: &'static [&'static str],
+    /// Where the secret values are, for `redact_arguments = [pointers]`.
+    pointers: &'static [&'static str],
+    /// Secrets in keys on the way to those pointers: pointer mode shows them.
+    in_keys: &'static [&'static str],
+}
+
+fn secret_cases() -> Vec<SecretCase> {
+    vec![
+        // A path that escapes its root only after percent-decoding: intent quotes the raw
+        // path and the decoded, resolved one (`/pathsecret7`, in no argument). An object
+        // key holds a secret; under it a GitHub token, which sensitivity reports by its
+        // pointer, in its reason and in a redact obligation.
+        SecretCase {
+            body: reference_action(
+                "r-path",
+                "summarize-repo",
+                "fs/read_file",
+                "fs:read",
+                json!({
+                    "path": "/repo/%2e%2e/%70%61%74%68%73%65%63%72%65%74%37",
+                    "cfg-keysecret8": {"token": "ghp_valuesecret9AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+                }),
+            ),
+            tool: "fs/read_file",
+            intent: "summarize-repo",
+            secrets: &["pathsecret7", "%70%61%74%68", "keysecret8", "valuesecret9"],
+            repeated: &["pathsecret7", "keysecret8"],
+            pointers: &["/path", "/cfg-keysecret8/token"],
+            in_keys: &["keysecret8"],
+        },
+        // A URL whose host plugins lowercase before quoting it, with a secret query.
+        SecretCase {
+            body: reference_action(
+                "r-url",
+                "summarize-repo",
+                "web/fetch",
+                "fs:read",
+                json!({"url": "https://HOSTSECRET4.example/docs?q=querysecret5"}),
+            ),
+            tool: "web/fetch",
+            intent: "summarize-repo",
+            secrets: &["hostsecret4", "querysecret5"],
+            repeated: &["hostsecret4", "querysecret5"],
+            pointers: &["/url"],
+            in_keys: &[],
+        },
+        // SQL with a card number, longer than the 120 bytes intent echoes: the quoted
+        // statement is clipped, so it is no substring of the argument.
+        SecretCase {
+            body: reference_action(
+                "r-sql",
+                "answer-billing-question",
+                "db/query",
+                "db:read",
+                json!({"sql": format!(
+                    "DELETE FROM payments WHERE card = '4539 1488 0343 6467' AND note = 'notesecret6' AND pad = '{}'",
+                    "x".repeat(100)
+                )}),
+            ),
+            tool: "db/query",
+            intent: "answer-billing-question",
+            secrets: &["4539 1488 0343 6467", "4539148803436467", "notesecret6"],
+            repeated: &["4539 1488 0343 6467", "notesecret6"],
+            pointers: &["/sql"],
+            in_keys: &[],
+        },
+    ]
+}
+
+fn lowercase_contains(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// The raw text of the only line in the log.
+async fn only_line(h: &Harness) -> String {
+    h.state.decision_log().flush().await;
+    let bytes = h.log.0.lock().unwrap().clone();
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    lines[0].to_owned()
+}
+
+#[tokio::test]
+async fn redaction_covers_reasons_keys_and_obligations() {
+    let plugins = reference_plugins();
+    for case in secret_cases() {
+        let pointers = Redaction::Pointers(case.pointers.iter().map(|p| p.to_string()).collect());
+        for redaction in [Redaction::All, pointers] {
+            let h = harness(&plugins, |c| c.decision_log.redaction = redaction.clone());
+            let (status, _, answer) = h.call(post_json("/v1/decide", case.body.clone())).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            // The answer goes to the gateway, which sent the arguments: not redacted.
+            let answer_text = answer.to_string();
+            for repeated in case.repeated {
+                assert!(
+                    lowercase_contains(&answer_text, repeated),
+                    "no plugin repeated `{repeated}`, so this case does not test it: {answer_text}"
+                );
+            }
+            let raw = only_line(&h).await;
+            for secret in case.secrets {
+                if redaction != Redaction::All && case.in_keys.contains(secret) {
+                    continue;
+                }
+                assert!(
+                    !lowercase_contains(&raw, secret),
+                    "{redaction:?}: `{secret}` leaked into the decision log: {raw}"
+                );
+            }
+            // What an auditor needs stays readable.
+            let line: Value = serde_json::from_str(&raw).unwrap();
+            assert_eq!(line["effect"], answer["effect"], "{raw}");
+            let names: Vec<&str> = line["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["intent", "scope", "sensitivity"]);
+            for (logged, answered) in line["plugins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(answer["plugins"].as_array().unwrap())
+            {
+                assert_eq!(logged["verdict"], answered["verdict"]);
+                assert_eq!(logged["digest"], answered["digest"]);
+            }
+            let (server, name) = case.tool.split_once('/').unwrap();
+            assert_eq!(
+                line["action"]["tool"],
+                json!({"server": server, "name": name})
+            );
+            assert_eq!(line["action"]["task"]["intent"], case.intent);
+            let reason = line["reason"].as_str().unwrap();
+            assert!(reason.contains(&format!("`{}`", case.tool)), "{reason}");
+        }
+    }
+}
+
+/// The redacted reasons of the reference plugins still say why, in their words: what
+/// came from the configuration (rule ids, roots, hosts, argument pointers) and what the
+/// line shows anyway (tool, intent, scopes, principals) stays; the rest is redacted.
+#[tokio::test]
+async fn redacted_reasons_stay_readable() {
+    let h = harness(&reference_plugins(), |_| {});
+    for case in secret_cases() {
+        h.call(post_json("/v1/decide", case.body)).await;
+    }
+    let lines = h.log_lines().await;
+    let reasons: Vec<Vec<&str>> = lines
+        .iter()
+        .map(|line| {
+            std::iter::once(line["reason"].as_str().unwrap())
+                .chain(
+                    line["plugins"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p["reason"].as_str().unwrap()),
+                )
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            vec![
+                "denied by `intent`: tool `fs/read_file` is denied for intent `summarize-repo` by rule `fs/read_file`: argument `/path` path `[redacted]` resolves to `[redacted]` after 1 round(s) of percent-decoding, outside the allowed roots `/repo`",
+                "tool `fs/read_file` is denied for intent `summarize-repo` by rule `fs/read_file`: argument `/path` path `[redacted]` resolves to `[redacted]` after 1 round(s) of percent-decoding, outside the allowed roots `/repo`",
+                "scopes `fs:read` required by `fs/read_file` are granted by the credential and delegated by user `alice@example.com`",
+                // The pointer follows the labels of the keys in the logged arguments.
+                "argument `/[redacted-1]/[redacted-2]` carries a secret (`[redacted]`); redact it before `fs/read_file` runs",
+            ],
+            vec![
+                "denied by `intent`: tool `web/fetch` is denied for intent `summarize-repo` by rule `docs-fetch`: argument `/url` url `[redacted]` has host `[redacted]`, which is not among the allowed hosts `docs.rs`, `doc.rust-lang.org`, `developer.mozilla.org`, `*.readthedocs.io`",
+                "tool `web/fetch` is denied for intent `summarize-repo` by rule `docs-fetch`: argument `/url` url `[redacted]` has host `[redacted]`, which is not among the allowed hosts `docs.rs`, `doc.rust-lang.org`, `developer.mozilla.org`, `*.readthedocs.io`",
+                "tool `web/fetch` requires no scopes",
+                "egress through `web/fetch` to `[redacted]` carries no detected secrets or personal data",
+            ],
+            vec![
+                "denied by `intent`: tool `db/query` is denied for intent `answer-billing-question` by rule `billing-read-only`: argument `/sql` sql `[redacted]` is a `[redacted]` statement, which is not read-only",
+                "tool `db/query` is denied for intent `answer-billing-question` by rule `billing-read-only`: argument `/sql` sql `[redacted]` is a `[redacted]` statement, which is not read-only",
+                "scopes `db:read` required by `db/query` are granted by the credential and delegated by user `alice@example.com`",
+                "argument `/sql` carries personal data (`[redacted]`); labelled for the task history",
+            ],
+        ]
+    );
+    // Argument keys the intent and sensitivity settings name keep their names.
+    assert_eq!(
+        lines[0]["action"]["arguments"],
+        json!({"path": REDACTED, "[redacted-1]": {"[redacted-2]": REDACTED}})
+    );
+    assert_eq!(
+        lines[0]["plugins"][2]["obligations"],
+        json!([{"kind": "redact", "detail": "/[redacted-1]/[redacted-2]", "plugin": "sensitivity"}])
+    );
+    assert_eq!(lines[2]["action"]["arguments"], json!({"sql": REDACTED}));
+}
+
+/// Without redaction the same lines carry every secret: nothing is hidden.
+#[tokio::test]
+async fn without_redaction_the_log_has_every_value() {
+    let plugins = reference_plugins();
+    for case in secret_cases() {
+        let h = harness(&plugins, |c| c.decision_log.redaction = Redaction::None);
+        h.call(post_json("/v1/decide", case.body.clone())).await;
+        let raw = only_line(&h).await;
+        for secret in case.secrets {
+            if lowercase_contains(&case.body, secret) || case.repeated.contains(secret) {
+                assert!(
+                    lowercase_contains(&raw, secret),
+                    "`{secret}` missing: {raw}"
+                );
+            }
+        }
     }
 }
 

@@ -15,6 +15,8 @@
 //! [server.decision_log]
 //! sink = "stdout"                     # or a file path (appended to), relative to this file
 //! redact_arguments = true             # true | false | ["/password", "/headers/authorization"]
+//!                                     # (arguments and what plugin reasons quote of them;
+//!                                     # see the decision_log module for exactly what)
 //! strict = false                      # true: deny decisions that cannot be logged
 //! buffer = 10000                      # records queued for the writer
 //! ```
@@ -226,14 +228,19 @@ pub enum LogSink {
     File(PathBuf),
 }
 
-/// Which argument values the decision log hides.
+/// What the decision log hides (`redact_arguments`); the exact rules are in
+/// [`super::decision_log`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redaction {
-    /// Log arguments as sent.
+    /// Log arguments and plugin reasons as they are.
     None,
-    /// Replace every scalar value in the arguments (keys and structure stay).
+    /// Replace every scalar of the arguments and every key the configuration does not
+    /// name (structure stays), and scrub them and anything quoted that the log cannot
+    /// attribute from plugin reasons and obligation details.
     All,
-    /// Replace the values at these JSON pointers (RFC 6901) into the arguments.
+    /// Replace the values at these JSON pointers (RFC 6901) into the arguments, and
+    /// scrub what they held and anything quoted that the log cannot attribute from
+    /// plugin reasons and obligation details.
     Pointers(Vec<String>),
 }
 

@@ -23,13 +23,73 @@
 //! fails the answer is a deny saying so ([`fail_closed`]): no decision leaves the server
 //! without an audit record.
 //!
-//! Argument values may hold secrets or personal data, so they are redacted by default
-//! ([`Redaction`]). Plugin reasons are logged as the plugins wrote them.
+//! # Redaction
+//!
+//! Arguments may hold secrets or personal data, and plugins repeat what they saw in
+//! their reasons, often normalised (a path after `..` resolution, a lowercased URL host,
+//! a SQL statement clipped to 120 bytes). So `redact_arguments` ([`Redaction`]) covers
+//! both the arguments and every text a plugin wrote; how is in [`super::redaction`].
+//! Only the log is redacted: the HTTP answer goes to the gateway, which sent the
+//! arguments.
+//!
+//! **`true` (the default, [`Redaction::All`])**
+//! - `action.arguments`: every string, number, boolean and null becomes `"[redacted]"`;
+//!   every object key becomes `"[redacted-N]"` (one number per distinct key in the line,
+//!   so repeated shapes stay visible), except a key that the operator's configuration
+//!   names (a string, key or pointer segment in the settings of a plugin of the set that
+//!   decided, such as `path` for a `"/path"` argument rule). Structure and array lengths
+//!   stay.
+//! - `reason`, `plugins[].reason`: every span between backticks is replaced by
+//!   `[redacted]` unless it is exactly one of: a field of the action logged verbatim (see
+//!   below), `server/name` of the tool, a plugin's `name`, `plugin`, `version` or `kind`,
+//!   a plugin label as logged, a key or value of the arguments as logged, a word of the
+//!   contract (effects, outcomes, the sensitivity levels and the tags `secret` and `pii`,
+//!   the obligation kinds `redact`, `max-ttl`, `require-approval`, `log`), or a word of
+//!   the configuration as above; a span that is a JSON pointer into the arguments is
+//!   rewritten with the keys' labels. An unmatched backtick quotes the rest of the text.
+//!   In the unquoted text, every hidden argument string (values and keys, numbers as
+//!   their digits) of at least 4 bytes, and its JSON-escaped form, is replaced wherever
+//!   it occurs (`[redacted]`, or a key's label). Shorter ones are replaced only where
+//!   quoted: they occur inside ordinary words and numbers.
+//! - `obligations[].detail` (in the decision and in each plugin entry) is judged whole,
+//!   like a quoted span: a pointer is rewritten, a configured approver group or TTL is
+//!   kept, anything else becomes `[redacted]`. `obligations[].kind` and
+//!   `plugins[].labels` get the unquoted-text replacement.
+//!
+//! **a list of pointers ([`Redaction::Pointers`])**
+//! - `action.arguments`: the values at those pointers become `"[redacted]"`; keys on
+//!   the way and everything else stay.
+//! - Plugin texts: the same rules as `true`, where "hidden" means the strings and keys
+//!   under the redacted pointers. A quoted span is kept when it is a value or key the
+//!   line shows anyway, so a normalised form of a hidden value (and of any other value
+//!   that is not shown exactly as quoted) is redacted too.
+//!
+//! **`false` ([`Redaction::None`])**: nothing is redacted; the line holds the action and
+//! the plugins' texts as they were.
+//!
+//! **Logged verbatim in every mode**: `decision_id`, `time`, `trace_id`, `request_id`,
+//! `task_id`, `generation`, `effect`, `elapsed_us`; each plugin's `name`, `plugin`,
+//! `version`, `kind`, `digest`, `signer`, `signature`, `mode`, `outcome`, `verdict`,
+//! `effect`, `counted`, `elapsed_us`; and every field of the action but its arguments:
+//! the agent (`id`, `attestation`, `claims`), the `delegation` chain (ids, kinds,
+//! scopes), the `task` (id, intent, times), the `tool`, the `credential` (scopes,
+//! audience, expiry), the `resource` (id, labels), the `environment` and `time`. They
+//! are who acted, on whose authority, on what: what an audit is for, and none of it is
+//! the tool's payload. A gateway that puts payload data there puts it in the log.
+//!
+//! **What can survive**: a plugin that repeats a transformed value *without* backticks
+//! (the reference plugins quote everything they echo, and replace backticks inside what
+//! they echo); a transformed value that happens to equal a string the line shows anyway;
+//! an argument string shorter than 4 bytes written unquoted. Plugin authors: quote every
+//! piece of input you echo, in backticks, with backticks inside it replaced.
 
 use super::config::{DecisionLogConfig, LogSink, Redaction};
 use super::metrics::Metrics;
+pub use super::redaction::REDACTED;
+use super::redaction::{Vocabulary, redact_arguments, scrub_decision};
 use crate::action::Action;
 use crate::decision::{Decision, DecisionEffect, Obligation, PluginEntry};
+use crate::policy_set::PolicySet;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Write;
@@ -37,8 +97,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
-/// What replaces a redacted value.
-pub const REDACTED: &str = "[redacted]";
 /// Most records written in one batch.
 const MAX_BATCH_RECORDS: usize = 1024;
 /// Most bytes buffered before a batch is written.
@@ -53,6 +111,9 @@ pub struct LogEntry {
     pub action: Action,
     /// Trace id from `traceparent`, if any.
     pub trace_id: Option<String>,
+    /// The policy set that made the decision. Its plugins' settings are the words a
+    /// redacted reason may still quote; `None` (or another set) means none may.
+    pub policy_set: Option<Arc<PolicySet>>,
 }
 
 /// Why a record was not logged.
@@ -130,6 +191,7 @@ impl DecisionLog {
             redaction: config.redaction.clone(),
             metrics: metrics.clone(),
             healthy: Arc::clone(&healthy),
+            vocabulary: None,
         };
         std::thread::Builder::new()
             .name("arbiter-decision-log".to_owned())
@@ -211,6 +273,8 @@ pub struct StrictAudit<'a> {
     pub log: &'a DecisionLog,
     /// Trace id from `traceparent`, if any.
     pub trace_id: Option<String>,
+    /// The policy set the decision ran on (for redaction; see [`LogEntry`]).
+    pub policy_set: Option<std::sync::Arc<crate::policy_set::PolicySet>>,
 }
 
 impl crate::arbiter::PostDecision for StrictAudit<'_> {
@@ -219,6 +283,7 @@ impl crate::arbiter::PostDecision for StrictAudit<'_> {
             decision: decision.clone(),
             action: action.clone(),
             trace_id: self.trace_id.clone(),
+            policy_set: self.policy_set.clone(),
         };
         if let Err(failure) = self.log.submit_and_wait_blocking(entry) {
             tracing::error!(decision_id = %decision.decision_id, error = %failure, "strict decision log: denying");
@@ -246,17 +311,45 @@ struct Record<'a> {
     action: Value,
 }
 
-/// Serialises one entry as a JSON line with the arguments redacted.
+/// Serialises one entry as a JSON line, redacted as the module docs say.
 pub fn encode(
     entry: &LogEntry,
     redaction: &Redaction,
+    vocabulary: &Vocabulary,
     out: &mut Vec<u8>,
 ) -> serde_json::Result<()> {
-    let mut action = serde_json::to_value(&entry.action)?;
-    if let Some(arguments) = action.get_mut("arguments") {
-        redact(arguments, redaction);
-    }
     let d = &entry.decision;
+    let mut action = serde_json::to_value(&entry.action)?;
+    let scrubbed = match (redaction, action.as_object_mut()) {
+        (Redaction::None, _) => None,
+        (_, Some(fields)) => {
+            let mut arguments = fields
+                .remove("arguments")
+                .unwrap_or_else(|| entry.action.arguments.clone());
+            let hidden = redact_arguments(&mut arguments, redaction, vocabulary);
+            let scrubbed = scrub_decision(d, &entry.action, &arguments, &hidden, vocabulary);
+            fields.insert("arguments".to_owned(), arguments);
+            Some(scrubbed)
+        }
+        // Never happens (an action is a struct); refusing beats logging it unredacted.
+        (_, None) => {
+            return Err(serde::ser::Error::custom(
+                "the action did not serialise to a JSON object",
+            ));
+        }
+    };
+    let (reason, obligations, plugins) = match &scrubbed {
+        Some(s) => (
+            s.reason.as_str(),
+            s.obligations.as_slice(),
+            s.plugins.as_slice(),
+        ),
+        None => (
+            d.reason.as_str(),
+            d.obligations.as_slice(),
+            d.plugins.as_slice(),
+        ),
+    };
     let record = Record {
         decision_id: &d.decision_id,
         time: &d.time,
@@ -265,9 +358,9 @@ pub fn encode(
         task_id: d.task_id.as_deref(),
         generation: d.generation,
         effect: d.effect,
-        reason: &d.reason,
-        obligations: &d.obligations,
-        plugins: &d.plugins,
+        reason,
+        obligations,
+        plugins,
         elapsed_us: d.elapsed_us,
         action,
     };
@@ -276,43 +369,33 @@ pub fn encode(
     Ok(())
 }
 
-/// Applies a redaction to an argument document in place.
-pub fn redact(arguments: &mut Value, redaction: &Redaction) {
-    match redaction {
-        Redaction::None => {}
-        Redaction::All => redact_all(arguments),
-        Redaction::Pointers(pointers) => {
-            for pointer in pointers {
-                if let Some(value) = arguments.pointer_mut(pointer) {
-                    *value = Value::String(REDACTED.to_owned());
-                }
-            }
-        }
-    }
-}
-
-/// Replaces every scalar, keeping keys and structure (which say what kind of call it
-/// was without saying what it carried).
-fn redact_all(value: &mut Value) {
-    // Iterative, so a deep document cannot overflow the writer's stack.
-    let mut stack = vec![value];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(map) => stack.extend(map.values_mut()),
-            Value::Array(items) => stack.extend(items.iter_mut()),
-            other => *other = Value::String(REDACTED.to_owned()),
-        }
-    }
-}
-
 struct Writer {
     sink: Box<dyn Write + Send>,
     redaction: Redaction,
     metrics: Metrics,
     healthy: Arc<AtomicBool>,
+    /// The vocabulary of the last policy set seen, by its digest: sets change rarely,
+    /// so settings are parsed once per set, not once per record.
+    vocabulary: Option<(String, Arc<Vocabulary>)>,
 }
 
 impl Writer {
+    /// The vocabulary of the policy set that made the decision; none without one, so
+    /// every quoted span that is not otherwise attributable is redacted.
+    fn vocabulary(&mut self, set: Option<&PolicySet>) -> Arc<Vocabulary> {
+        let Some(set) = set else {
+            return Arc::default();
+        };
+        if let Some((digest, vocabulary)) = &self.vocabulary
+            && digest == set.digest()
+        {
+            return Arc::clone(vocabulary);
+        }
+        let vocabulary = Arc::new(Vocabulary::of_policy_set(set));
+        self.vocabulary = Some((set.digest().to_owned(), Arc::clone(&vocabulary)));
+        vocabulary
+    }
+
     /// Counts a batch's records as written or failed and tracks the sink's health,
     /// logging when it starts and stops failing (not on every failed batch).
     fn account(&self, result: std::io::Result<()>, records: u64) -> Result<(), LogFailure> {
@@ -345,7 +428,14 @@ impl Writer {
                 match message {
                     Message::Record(entry, ack) => {
                         let mark = buffer.len();
-                        match encode(&entry, &self.redaction, &mut buffer) {
+                        // Generations are unique per `Arbiter`: a set of another generation
+                        // (swapped in meanwhile) did not decide, so its words do not count.
+                        let set = entry
+                            .policy_set
+                            .as_deref()
+                            .filter(|s| s.generation() == entry.decision.generation);
+                        let vocabulary = self.vocabulary(set);
+                        match encode(&entry, &self.redaction, &vocabulary, &mut buffer) {
                             Ok(()) => {
                                 records += 1;
                                 acks.push(ack);
@@ -388,34 +478,5 @@ impl Writer {
             }
         }
         let _ = self.sink.flush();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn redaction_modes() {
-        let doc = json!({"path": "/etc/shadow", "opts": {"n": 3, "tags": ["a", null]}});
-        let mut all = doc.clone();
-        redact(&mut all, &Redaction::All);
-        assert_eq!(
-            all,
-            json!({"path": REDACTED, "opts": {"n": REDACTED, "tags": [REDACTED, REDACTED]}})
-        );
-        let mut some = doc.clone();
-        redact(
-            &mut some,
-            &Redaction::Pointers(vec!["/opts/n".into(), "/missing".into()]),
-        );
-        assert_eq!(
-            some,
-            json!({"path": "/etc/shadow", "opts": {"n": REDACTED, "tags": ["a", null]}})
-        );
-        let mut none = doc.clone();
-        redact(&mut none, &Redaction::None);
-        assert_eq!(none, doc);
     }
 }

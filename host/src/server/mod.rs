@@ -7,7 +7,7 @@
 //! directly rather than `axum::serve` because it bounds what a slow or idle client can
 //! hold: the header read timeout, the connection limit (and, in the handlers that read
 //! a body, the body read timeout). One file per concern: [`config`]
-//! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`],
+//! (the `[server]` table), [`auth`], [`error`], [`metrics`], [`decision_log`] (and its [`redaction`]),
 //! [`traceparent`], and the handlers in `routes/`.
 
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod decision_log;
 pub mod error;
 pub mod metrics;
+pub mod redaction;
 mod routes;
 pub mod traceparent;
 

@@ -6,10 +6,9 @@
 
 use super::{active, read_body, require_json};
 use crate::action::{Action, ActionError};
-use crate::server::AppState;
 use crate::arbiter::NoPostDecision;
+use crate::server::AppState;
 use crate::server::decision_log::{LogEntry, StrictAudit};
-use std::sync::Arc;
 use crate::server::error::ApiError;
 use crate::server::traceparent;
 use axum::Json;
@@ -17,6 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::error::Category;
+use std::sync::Arc;
 
 /// The handler.
 pub async fn decide(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
@@ -25,6 +25,9 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;
     let arbiter = Arc::clone(active(&state)?);
+    // Taken before deciding: the log keeps it only if the decision ran on it (same
+    // generation), for the words of its settings that reasons may quote.
+    let policy_set = Some(arbiter.policy_set());
     let log = state.decision_log();
     if log.is_strict() {
         // The strict log is a post-decision stage: the record is written (and a failure
@@ -35,6 +38,7 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
             let audit = StrictAudit {
                 log: writer.decision_log(),
                 trace_id,
+                policy_set,
             };
             arbiter.decide_validated(&action, &audit)
         })
@@ -55,6 +59,7 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
         decision,
         action,
         trace_id,
+        policy_set,
     }) {
         tracing::debug!(error = %failure, "decision not logged");
     }
