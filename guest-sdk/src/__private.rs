@@ -49,8 +49,18 @@ pub fn failure(reason: String) -> Verdict {
     Verdict::deny(reason)
 }
 
-/// Runs `P` on an action whose arguments are still JSON text.
+/// Runs `P` on an action whose arguments are still JSON text, and brings the verdict
+/// within the contract's bounds ([`crate::bounds::enforce`]).
 pub fn evaluate_parsed<P: Policy>(
+    settings: &Result<P::Settings, String>,
+    action: Result<Action, String>,
+) -> Verdict {
+    crate::bounds::enforce(evaluate_unbounded::<P>(settings, action))
+}
+
+/// [`evaluate_parsed`] without the bounds: only for the host's adversarial fixture,
+/// which must hand the host verdicts past them (see [`crate::export_policy!`]).
+pub fn evaluate_unbounded<P: Policy>(
     settings: &Result<P::Settings, String>,
     action: Result<Action, String>,
 ) -> Verdict {
@@ -126,9 +136,29 @@ pub fn host_task_labels() -> Vec<String> {
 ///
 /// Use it once, at the crate root of a `cdylib` crate. On non-`wasm32` targets it expands
 /// to nothing, so the same crate compiles natively for unit tests.
+///
+/// Every verdict goes through [`crate::bounds::enforce`] on its way out: a reason past
+/// the contract's bound is clipped, and a verdict past any other bound becomes a deny
+/// that says why (see [`crate::bounds`]).
+///
+/// `export_policy!(@unbounded Type)` skips that step. It is not for policies: it exists
+/// for the host's adversarial test fixture, which must hand the host verdicts past the
+/// bounds to prove that the host refuses them.
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        $crate::__export_policy_with!($policy, evaluate_parsed);
+    };
+    (@unbounded $policy:ty) => {
+        $crate::__export_policy_with!($policy, evaluate_unbounded);
+    };
+}
+
+/// The body of [`export_policy!`], with the evaluation step it names.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_policy_with {
+    ($policy:ty, $evaluate:ident) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::__private::bindings as __b;
@@ -153,9 +183,9 @@ macro_rules! export_policy {
                 fn evaluate(action: __b::Action) -> __b::Verdict {
                     let settings = $crate::__private::settings::<$policy>(&__SETTINGS);
                     let action = $crate::__private::action_from_wit(action);
-                    $crate::__private::verdict_to_wit(
-                        $crate::__private::evaluate_parsed::<$policy>(settings, action),
-                    )
+                    $crate::__private::verdict_to_wit($crate::__private::$evaluate::<$policy>(
+                        settings, action,
+                    ))
                 }
             }
 

@@ -20,7 +20,7 @@ mod text;
 pub use settings::{Constraint, Intent as IntentRules, Rule, RuleEffect, Settings};
 
 use arbiter_guest::prelude::*;
-use text::{cap, echo, type_name};
+use text::{echo, type_name};
 
 /// The intent policy.
 #[derive(Debug)]
@@ -168,10 +168,9 @@ impl Policy for Intent {
         )
     }
 
+    /// The SDK clips the reason to the contract's bound on the way out.
     fn evaluate(settings: &Settings, action: &Action) -> Verdict {
-        let mut verdict = decide(settings, action);
-        verdict.reason = cap(verdict.reason);
-        verdict
+        decide(settings, action)
     }
 }
 

@@ -1,65 +1,21 @@
-//! Helpers for building reasons: echoed input is clipped and made safe to quote.
+//! Helpers for building reasons. Echoing input safely is the SDK's
+//! ([`arbiter_guest::text`]); this module fixes how much of it intent shows.
 
 use std::borrow::Cow;
 
-/// Longest reason the contract allows, in bytes.
-pub const MAX_REASON_BYTES: usize = 1024;
 /// Longest piece of echoed input in a reason, in bytes.
 const MAX_ECHO_BYTES: usize = 120;
 
-/// Clips `text` to [`MAX_ECHO_BYTES`] on a character boundary (marking the cut with `…`)
-/// and replaces backticks and control characters with `?`, so echoed input can neither
-/// break the reason's backtick quoting nor inject line breaks into logs.
+/// Input made safe to quote in a reason, at most [`MAX_ECHO_BYTES`] bytes
+/// ([`arbiter_guest::text::echo`]).
 pub fn echo(text: &str) -> Cow<'_, str> {
-    let clean = |c: char| c != '`' && !c.is_control();
-    if text.len() <= MAX_ECHO_BYTES && text.chars().all(clean) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(MAX_ECHO_BYTES.min(text.len()) + 3);
-    for c in text.chars() {
-        let c = if clean(c) { c } else { '?' };
-        if out.len() + c.len_utf8() > MAX_ECHO_BYTES {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-    }
-    Cow::Owned(out)
+    arbiter_guest::text::echo(text, MAX_ECHO_BYTES)
 }
 
-/// Cuts a whole reason to fit [`MAX_REASON_BYTES`] on a character boundary.
-pub fn cap(mut reason: String) -> String {
-    if reason.len() <= MAX_REASON_BYTES {
-        return reason;
-    }
-    let mut end = MAX_REASON_BYTES - '…'.len_utf8();
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason.truncate(end);
-    reason.push('…');
-    reason
-}
-
-/// Joins items as `` `a`, `b` `` (each echoed), naming at most four.
+/// Items as `` `a`, `b` `` (each echoed), naming at most four
+/// ([`arbiter_guest::text::list`]).
 pub fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    let mut count = 0usize;
-    for item in items {
-        if count < 4 {
-            if count > 0 {
-                out.push_str(", ");
-            }
-            out.push('`');
-            out.push_str(&echo(item));
-            out.push('`');
-        }
-        count += 1;
-    }
-    if count > 4 {
-        out.push_str(&format!(" and {} more", count - 4));
-    }
-    out
+    arbiter_guest::text::list(items, MAX_ECHO_BYTES)
 }
 
 /// A JSON value's type name, for "wrong type" reasons.
@@ -104,6 +60,7 @@ mod tests {
         clippy::panic
     )]
     use super::*;
+    use arbiter_guest::bounds::MAX_REASON_BYTES;
 
     #[test]
     fn echo_clips_and_cleans() {
@@ -112,7 +69,10 @@ mod tests {
         let e = echo(&long);
         assert!(e.len() <= MAX_ECHO_BYTES + 3);
         assert!(e.ends_with('…'));
-        assert_eq!(cap("x".repeat(5000)).len(), MAX_REASON_BYTES);
+        assert_eq!(
+            arbiter_guest::text::clip(&"x".repeat(5000), MAX_REASON_BYTES).len(),
+            MAX_REASON_BYTES
+        );
     }
 
     #[test]

@@ -15,12 +15,11 @@ mod tests;
 
 pub use settings::{DEFAULT_MAX_DELEGATION_DEPTH, LongLived, Settings, UnknownTools};
 
+use arbiter_guest::bounds::MAX_REASON_BYTES;
 use arbiter_guest::prelude::*;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Longest reason the contract allows, in bytes.
-pub const MAX_REASON_BYTES: usize = 1024;
 /// Longest piece of echoed input in a reason, in bytes.
 const MAX_ECHO_BYTES: usize = 128;
 /// How many principals a reason names for one missing scope before saying "and N more".
@@ -30,48 +29,9 @@ const MAX_NAMED_PRINCIPALS: usize = 3;
 #[derive(Debug)]
 pub struct Scope;
 
-/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`,
-/// and replaces backticks and control characters so echoed input cannot break the
-/// reason's quoting.
-fn clip(text: &str, max: usize) -> Cow<'_, str> {
-    let clean = |c: char| c != '`' && !c.is_control();
-    if text.len() <= max && text.chars().all(clean) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(max.min(text.len()) + 3);
-    for c in text.chars() {
-        let c = if clean(c) { c } else { '?' };
-        if out.len() + c.len_utf8() > max {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-    }
-    Cow::Owned(out)
-}
-
-/// Echoed input, clipped.
+/// Echoed input, made safe to quote and clipped ([`arbiter_guest::text::echo`]).
 fn echo(text: &str) -> Cow<'_, str> {
-    clip(text, MAX_ECHO_BYTES)
-}
-
-/// The final reason: at most [`MAX_REASON_BYTES`] bytes.
-fn finish(reason: String) -> String {
-    if reason.len() <= MAX_REASON_BYTES {
-        return reason;
-    }
-    // `…` is 3 bytes.
-    let mut end = MAX_REASON_BYTES - 3;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = reason.get(..end).unwrap_or_default().to_owned();
-    out.push('…');
-    out
-}
-
-fn deny(reason: String) -> Verdict {
-    Verdict::deny(finish(reason))
+    arbiter_guest::text::echo(text, MAX_ECHO_BYTES)
 }
 
 /// `server/name`, clipped.
@@ -203,13 +163,13 @@ impl Policy for Scope {
         // 1. Which rule governs the tool.
         let Some((rule, _pattern)) = settings.rule_for(tool) else {
             if let Some(risky) = high_risk {
-                return deny(format!(
+                return Verdict::deny(format!(
                     "high-risk tool `{}` (matches `{}`) matches no scope rule",
                     tool_label(tool),
                     risky.text
                 ));
             }
-            let reason = finish(format!("tool `{}` matches no scope rule", tool_label(tool)));
+            let reason = format!("tool `{}` matches no scope rule", tool_label(tool));
             return match settings.unknown_tools {
                 UnknownTools::Deny => Verdict::deny(reason),
                 UnknownTools::Abstain => Verdict::abstain(reason),
@@ -220,12 +180,12 @@ impl Policy for Scope {
         // 2. The task: present, started, not expired.
         match &action.task {
             None if settings.require_task => {
-                return deny(format!("tool `{label}` is called outside a task"));
+                return Verdict::deny(format!("tool `{label}` is called outside a task"));
             }
             None => {}
             Some(task) => {
                 if task.started_at > action.time {
-                    return deny(format!(
+                    return Verdict::deny(format!(
                         "task `{}` has not started yet (starts at `{}`, request time `{}`)",
                         echo(&task.id),
                         task.started_at,
@@ -235,7 +195,7 @@ impl Policy for Scope {
                 if let Some(expires_at) = task.expires_at
                     && expires_at <= action.time
                 {
-                    return deny(format!(
+                    return Verdict::deny(format!(
                         "task `{}` expired at `{expires_at}` (request time `{}`)",
                         echo(&task.id),
                         action.time
@@ -247,13 +207,13 @@ impl Policy for Scope {
         // 3. The delegation chain: bounded depth, identified principals.
         let depth = action.delegation.len();
         if depth > settings.max_delegation_depth {
-            return deny(format!(
+            return Verdict::deny(format!(
                 "delegation chain of {depth} principals exceeds `max_delegation_depth` {}",
                 settings.max_delegation_depth
             ));
         }
         if let Some(at) = action.delegation.iter().position(|p| p.id.is_empty()) {
-            return deny(format!(
+            return Verdict::deny(format!(
                 "delegation principal {} of {depth} has an empty id",
                 at + 1
             ));
@@ -263,7 +223,7 @@ impl Policy for Scope {
         let mut obligations = Vec::new();
         let credential = match &action.credential {
             None if !rule.scopes.is_empty() => {
-                return deny(format!(
+                return Verdict::deny(format!(
                     "tool `{label}` requires scopes {} but the call carries no credential",
                     rule.scope_list
                 ));
@@ -273,21 +233,21 @@ impl Policy for Scope {
                 if let Some(expires_at) = credential.expires_at
                     && expires_at <= action.time
                 {
-                    return deny(format!(
+                    return Verdict::deny(format!(
                         "credential expired at `{expires_at}` (request time `{}`)",
                         action.time
                     ));
                 }
                 match &credential.audience {
                     Some(audience) if *audience != tool.server => {
-                        return deny(format!(
+                        return Verdict::deny(format!(
                             "credential audience `{}` is not the tool's server `{}`",
                             echo(audience),
                             echo(&tool.server)
                         ));
                     }
                     None if settings.require_audience => {
-                        return deny(format!(
+                        return Verdict::deny(format!(
                             "credential has no audience; `require_audience` needs it bound to `{}`",
                             echo(&tool.server)
                         ));
@@ -304,7 +264,7 @@ impl Policy for Scope {
                                 obligations.extend(settings.max_ttl_obligation.clone())
                             }
                             LongLived::Deny => {
-                                return deny(match remaining {
+                                return Verdict::deny(match remaining {
                                     Some(r) => format!(
                                         "credential lives {}s more, beyond `max_credential_ttl_seconds` {max_seconds}",
                                         r.div_ceil(1000)
@@ -325,7 +285,7 @@ impl Policy for Scope {
         if let Some(credential) = credential
             && let Some(reason) = missing_scopes(settings, action, credential, &rule.scopes, &label)
         {
-            return deny(reason);
+            return Verdict::deny(reason);
         }
 
         // 6. High-risk tools need approval once everything else passes.
@@ -342,18 +302,18 @@ impl Policy for Scope {
                 }
                 let _ = write!(reason, " and needs approval by `{group}`; ");
                 covered_reason(&mut reason, rule, &label, &action.delegation);
-                Verdict::step_up(finish(reason)).with_obligation(approval.clone())
+                Verdict::step_up(reason).with_obligation(approval.clone())
             }
             // Settings refuse high-risk tools without an approver group; fail closed anyway.
             (Some(risky), _, _) => {
-                return deny(format!(
+                return Verdict::deny(format!(
                     "tool `{label}` is high-risk (matches `{}`) and no approver group is configured",
                     risky.text
                 ));
             }
             (None, _, _) => {
                 covered_reason(&mut reason, rule, &label, &action.delegation);
-                Verdict::allow(finish(reason))
+                Verdict::allow(reason)
             }
         };
         for obligation in obligations {

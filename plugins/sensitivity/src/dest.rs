@@ -7,6 +7,7 @@
 
 use crate::settings::{DestinationKind, EgressRule};
 use arbiter_guest::serde_json::Value;
+use arbiter_guest::text::{echo, list};
 
 /// The outcome of checking an egress call's destinations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub fn check(rule: &EgressRule, arguments: &Value) -> DestinationCheck {
             let Some(text) = item.as_str() else {
                 return DestinationCheck {
                     allowed: false,
-                    shown: format!("a non-string destination at `{}`", crate::clip(pointer, 64)),
+                    shown: format!("a non-string destination at `{}`", echo(pointer, 64)),
                 };
             };
             let parts: Vec<&str> = match rule.kind {
@@ -55,16 +56,13 @@ pub fn check(rule: &EgressRule, arguments: &Value) -> DestinationCheck {
                 let Some(normalised) = normalised else {
                     return DestinationCheck {
                         allowed: false,
-                        shown: format!(
-                            "an unparseable destination at `{}`",
-                            crate::clip(pointer, 64)
-                        ),
+                        shown: format!("an unparseable destination at `{}`", echo(pointer, 64)),
                     };
                 };
                 if !rule.allowed.iter().any(|a| a.matches(&normalised)) {
                     return DestinationCheck {
                         allowed: false,
-                        shown: format!("`{}`", crate::clip(&normalised, 128)),
+                        shown: format!("`{}`", echo(&normalised, 128)),
                     };
                 }
                 first_allowed.get_or_insert(normalised);
@@ -74,13 +72,13 @@ pub fn check(rule: &EgressRule, arguments: &Value) -> DestinationCheck {
     match first_allowed {
         Some(shown) if any => DestinationCheck {
             allowed: true,
-            shown: format!("`{}`", crate::clip(&shown, 128)),
+            shown: format!("`{}`", echo(&shown, 128)),
         },
         _ => DestinationCheck {
             allowed: false,
             shown: format!(
-                "a missing destination (no value at `{}`)",
-                crate::clip(&rule.destinations.join("`, `"), 128)
+                "a missing destination (no value at {})",
+                list(rule.destinations.iter().map(String::as_str), 64)
             ),
         },
     }

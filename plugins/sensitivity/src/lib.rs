@@ -10,6 +10,7 @@ mod scan;
 mod settings;
 
 use arbiter_guest::prelude::*;
+use arbiter_guest::text::echo;
 pub use dest::DestinationCheck;
 pub use scan::{Builtin, Detector, Finding, Scan};
 pub use settings::{DestinationKind, EgressRule, OnOversize, Settings};
@@ -37,34 +38,22 @@ impl Policy for SensitivityPolicy {
 
 arbiter_guest::export_policy!(SensitivityPolicy);
 
-/// At most this many redact obligations (the contract allows 16 obligations in all).
-const MAX_REDACTIONS: usize = 15;
-
-/// `text` cut to at most `max` bytes at a character boundary, with backticks replaced so
-/// echoed input cannot break out of the reason's quoting.
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max + 3));
-    for c in text.chars() {
-        if out.len() + c.len_utf8() > max {
-            out.push_str("...");
-            break;
-        }
-        out.push(if c == '`' { '\'' } else { c });
-    }
-    out
-}
+/// At most this many redact obligations: the contract allows
+/// [`MAX_OBLIGATIONS`](arbiter_guest::bounds::MAX_OBLIGATIONS) in all, and a step-up
+/// also carries its approval.
+const MAX_REDACTIONS: usize = arbiter_guest::bounds::MAX_OBLIGATIONS - 1;
 
 fn describe_finding(settings: &Settings, finding: &Finding, what: &str) -> String {
     let place = if finding.in_key {
         if finding.pointer.is_empty() {
             "a top-level object key".to_owned()
         } else {
-            format!("an object key in `{}`", clip(&finding.pointer, 100))
+            format!("an object key in `{}`", echo(&finding.pointer, 100))
         }
     } else {
-        format!("argument `{}`", clip(&finding.pointer, 100))
+        format!("argument `{}`", echo(&finding.pointer, 100))
     };
-    let name = clip(finding.detector.name(settings), 64);
+    let name = echo(finding.detector.name(settings), 64);
     match finding.encoding {
         Some(encoding) => format!("{place} carries {what} (`{name}`, {encoding}-encoded)"),
         None => format!("{place} carries {what} (`{name}`)"),
@@ -136,8 +125,8 @@ fn with_obligations(mut verdict: Verdict, obligations: Vec<Obligation>) -> Verdi
 pub fn evaluate(settings: &Settings, action: &Action) -> Verdict {
     let tool = format!(
         "{}/{}",
-        clip(&action.tool.server, 64),
-        clip(&action.tool.name, 64)
+        echo(&action.tool.server, 64),
+        echo(&action.tool.name, 64)
     );
     let resource_labels = action.resource_labels();
     let resource_level = Sensitivity::highest(resource_labels);
