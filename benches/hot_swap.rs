@@ -52,7 +52,7 @@ fn install(dir: &Path, key: &SigningKey, bytes: &[u8]) {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    arbiter_host::plugin::digest(bytes)
+    arbiter_host::digest(bytes)
 }
 
 fn wait_for_digest(arbiter: &Arbiter, action: &Action, expected: &str) -> Duration {
@@ -122,7 +122,7 @@ fn main() {
     };
     println!(
         "hot swap, module landing -> first decision by it (watcher debounce {} ms included), {ROUNDS} rounds:",
-        arbiter_host::watcher::DEBOUNCE.as_millis()
+        arbiter_host::watch::DEBOUNCE.as_millis()
     );
     println!(
         "  cold compile (new digest):        median {:8.1} ms",

@@ -24,7 +24,7 @@
     missing_docs
 )]
 
-use arbiter_host::engine::Engine;
+use arbiter_host::Engine;
 use arbiter_host::{Action, Arbiter, Config, Outcome};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

@@ -24,8 +24,8 @@
 
 mod support;
 
-use arbiter_host::artifact_cache::ArtifactCache;
-use arbiter_host::engine::Engine;
+use arbiter_host::ArtifactCache;
+use arbiter_host::Engine;
 use arbiter_host::{Action, Config, verify_module};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

@@ -14,10 +14,10 @@
     clippy::indexing_slicing
 )]
 
-use arbiter_host::server::config::{DecisionLogConfig, LogSink, ServerConfig};
-use arbiter_host::server::decision_log::DecisionLog;
-use arbiter_host::server::metrics::Metrics;
-use arbiter_host::server::{AppState, ServerSettings};
+use arbiter_host::adapters::http::{AppState, ServerSettings};
+use arbiter_host::service::DecisionLog;
+use arbiter_host::service::Metrics;
+use arbiter_host::service::{DecisionLogConfig, LogSink, ServerConfig};
 use arbiter_host::{Action, Arbiter};
 use axum::Router;
 use axum::routing::post;
@@ -97,7 +97,7 @@ fn main() {
         state.activate(Arc::clone(&arbiter));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let decide_addr = listener.local_addr().unwrap();
-        tokio::spawn(arbiter_host::server::run(
+        tokio::spawn(arbiter_host::adapters::http::run(
             listener,
             state,
             std::future::pending(),

@@ -13,5 +13,7 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# The minimal embedder build (no server, no CLI) must keep compiling on its own.
+cargo clippy --locked -p arbiter-host --lib --no-default-features -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked --workspace

@@ -29,7 +29,7 @@
 
 mod common;
 
-use arbiter_host::engine::Engine;
+use arbiter_host::Engine;
 use arbiter_host::{Action, Arbiter, Config, Outcome};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@
 
 mod common;
 
-use arbiter_host::engine::Engine;
+use arbiter_host::Engine;
 use arbiter_host::{Action, Arbiter, Config, Decision};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

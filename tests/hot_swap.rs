@@ -274,8 +274,8 @@ fn watcher_swaps_in_a_new_signed_module_and_waits_for_its_signature() {
 
 #[test]
 fn artifact_cache_hits_and_never_loads_a_forged_artifact() {
-    use arbiter_host::artifact_cache::{ArtifactCache, CacheResult};
-    use arbiter_host::engine::Engine;
+    use arbiter_host::Engine;
+    use arbiter_host::{ArtifactCache, CacheResult};
     let scratch = Scratch::new("cache");
     let cache_dir = scratch.dir.join("cache");
     let key = scratch.dir.join("cache.key");
@@ -283,12 +283,8 @@ fn artifact_cache_hits_and_never_loads_a_forged_artifact() {
     assert!(ArtifactCache::open(&cache_dir, &cache_dir.join("k")).is_err());
     let cache = ArtifactCache::open(&cache_dir, &key).unwrap();
     let config = common::config("");
-    let module = arbiter_host::verified::verify_module(
-        "echo",
-        &scratch.dir.join("echo.wasm"),
-        &config.trust,
-    )
-    .unwrap();
+    let module =
+        arbiter_host::verify_module("echo", &scratch.dir.join("echo.wasm"), &config.trust).unwrap();
     let load = |cache: &ArtifactCache| {
         cache
             .load(Engine::new().unwrap().wasmtime(), &module)
@@ -338,7 +334,7 @@ fn artifact_cache_hits_and_never_loads_a_forged_artifact() {
 }
 
 /// Waits (bounded) until the host has recorded `n` reload attempts.
-fn wait_for_attempts(arbiter: &Arbiter, n: usize) -> arbiter_host::reload::ReloadStatus {
+fn wait_for_attempts(arbiter: &Arbiter, n: usize) -> arbiter_host::ReloadStatus {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = arbiter.reload_status();
@@ -402,13 +398,13 @@ fn reading_the_policy_files_or_logging_beside_them_never_reloads() {
     let status = wait_for_attempts(&arbiter, 1);
     assert_eq!(
         status.recent[0].result,
-        arbiter_host::reload::ReloadResult::Unchanged
+        arbiter_host::ReloadResult::Unchanged
     );
     assert_eq!(status.generation, 1);
     // A manual reload of unchanged files is idempotent too.
     assert_eq!(
         arbiter.reload_swapped().unwrap(),
-        arbiter_host::arbiter::Swapped::Unchanged(1)
+        arbiter_host::Swapped::Unchanged(1)
     );
     // A real change makes generation 2, and every attempt is counted by trigger.
     write_atomically(

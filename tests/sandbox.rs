@@ -281,6 +281,43 @@ fn wrong_world_is_a_load_error_naming_what_is_missing() {
 }
 
 #[test]
+fn a_component_of_an_unknown_contract_version_is_refused_naming_the_supported_ones() {
+    let dir = std::env::temp_dir().join(format!("arbiter-contract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Built against a contract this host does not implement: it imports that version's
+    // types interface, as every plugin of a contract version does.
+    for (name, wat, expected) in [
+        (
+            "future",
+            r#"(component (import "arbiter:policy/types@0.9.0" (instance)))"#,
+            "built against contract `arbiter:policy@0.9.0`, which this host does not support; it supports 0.1.0",
+        ),
+        (
+            "mixed",
+            r#"(component (import "arbiter:policy/types@0.1.0" (instance)) (import "arbiter:policy/host@0.9.0" (instance)))"#,
+            "several contract versions (0.1.0, 0.9.0)",
+        ),
+    ] {
+        let path = dir.join(format!("{name}.wasm"));
+        std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+        sign_with_dev_key(&path);
+        let toml = format!(
+            "[[plugin]]\nname = \"{name}\"\npath = \"{}\"\n",
+            path.display()
+        );
+        let err = load_error(&toml);
+        assert!(matches!(err, LoadError::Contract(_)), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("plugin `{name}`")), "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
+    // A plugin of a supported version says which one it was built against.
+    let a = arbiter(&echo("gate", "allow", ""));
+    assert_eq!(a.plugins()[0].contract, "0.1.0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn settings_the_plugin_refuses_are_a_load_error() {
     let err = load_error(&misbehave("m", "invalid-settings", ""));
     assert!(matches!(err, LoadError::Settings { .. }), "{err}");
@@ -481,7 +518,7 @@ fn history_records_each_decision_of_a_task() {
 fn decisions_carry_digest_generation_and_timing() {
     let arbiter = arbiter(&echo("good", "allow", ""));
     let d = arbiter.decide(&action("r1", None));
-    let expected = arbiter_host::plugin::digest(&std::fs::read(plugin_path("misbehave")).unwrap());
+    let expected = arbiter_host::digest(&std::fs::read(plugin_path("misbehave")).unwrap());
     assert_eq!(d.plugins[0].digest, expected);
     assert_eq!(d.plugins[0].plugin, "misbehave");
     assert_eq!(d.plugins[0].version, "0.1.0");

@@ -12,9 +12,9 @@
 
 mod common;
 
+use arbiter_host::Algorithm;
+use arbiter_host::SignatureError;
 use arbiter_host::signature::{self, SigningKey, signature_path};
-use arbiter_host::trust::Algorithm;
-use arbiter_host::verified::SignatureError;
 use arbiter_host::{Arbiter, Config, DecisionEffect, LoadError, SignatureStatus};
 use common::*;
 use std::path::{Path, PathBuf};
@@ -427,7 +427,7 @@ fn development_switch_loads_unsigned_modules_loudly_and_decisions_show_it() {
 fn decisions_and_listings_carry_digest_and_signer() {
     // The echo plugin is the test fixture, signed with the fixture key (id `fixtures`).
     let arbiter = arbiter(&echo("good", "allow", ""));
-    let expected = arbiter_host::plugin::digest(&std::fs::read(plugin_path("misbehave")).unwrap());
+    let expected = arbiter_host::digest(&std::fs::read(plugin_path("misbehave")).unwrap());
     let listing = &arbiter.plugins()[0];
     assert_eq!(listing.digest, expected);
     assert_eq!(listing.signer.as_deref(), Some("fixtures"));
@@ -678,7 +678,7 @@ fn cli_keygen_sign_verify_inspect() {
         let out = arbiter_cli(&["inspect", path_str(&m), "--trust", path_str(&public)]);
         assert!(out.status.success(), "{out:?}");
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let digest = arbiter_host::plugin::digest(&std::fs::read(&m).unwrap());
+        let digest = arbiter_host::digest(&std::fs::read(&m).unwrap());
         assert_eq!(report["digest"], digest.as_str());
         assert_eq!(report["signature"]["status"], "verified");
         assert_eq!(report["signature"]["signer"], id);
@@ -820,8 +820,7 @@ fn a_signed_module_loads_only_in_the_slot_the_config_pins() {
         "{err}"
     );
     // A digest pin refuses any other module before it is compiled.
-    let intent_digest =
-        arbiter_host::plugin::digest(&std::fs::read(plugin_path("intent")).unwrap());
+    let intent_digest = arbiter_host::digest(&std::fs::read(plugin_path("intent")).unwrap());
     let pinned = example.replace(
         "expect_plugin = \"scope\"",
         &format!("expect_plugin = \"scope\"\ndigest = \"{intent_digest}\""),

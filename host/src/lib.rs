@@ -18,46 +18,189 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, one concept each: [`config`] (the TOML file), [`action`] (the input),
-//! [`decision`] (the output), [`combine`] (how verdicts combine), [`sandbox`] (what a
-//! plugin may do), [`instance_pool`] (the isolation scheme), [`plugin`] (loading and
-//! evaluating one plugin), [`policy_set`] (an immutable generation of plugins),
-//! [`history`] (task history), [`arbiter`] (the embedding API), [`trust`] (trusted
-//! keys), [`signature`] (the `.sig` format, signing), [`verified`] (the signature gate
-//! every module passes before it is compiled).
-//! [`history`] (task history), [`arbiter`] (the embedding API), [`server`] (the HTTP
-//! decision server).
+//! # Architecture
+//!
+//! One decision, whatever the transport:
+//!
+//! ```text
+//!  HTTP · MCP · ext_authz        adapters/     parse the protocol into an Action
+//!            │
+//!            ▼
+//!  DecisionService               service/      readiness, decision log, strict mode,
+//!            │                                 metrics (feature `server`)
+//!            ▼
+//!  Arbiter (embedding API)       arbiter.rs    the facade embedders call directly
+//!            │
+//!            ▼
+//!  Pipeline                      decide/       validate → identify → task gate →
+//!            │                                 evaluate → combine → post-decision → record
+//!      ┌─────┴──────────┐
+//!      ▼                ▼
+//!  PolicySet          TaskStore                plugin/ (hot_swap/ replaces the set);
+//!  LoadedPlugin       (history, owners,        task/
+//!      │               ended tasks)
+//!      ▼
+//!  contract/  lowers the host's Action for the plugin's WIT contract version
+//!  runtime/   wasmtime engine, sandbox, instance pool
+//!  trust/     signature gate: only verified bytes reach the compiler
+//!  config/    the TOML file      model/  Action, Decision, TaskSnapshot      files/
+//! ```
+//!
+//! Each layer imports only the layers below it (no cycles between top-level modules).
+//! Where each concept lives:
+//!
+//! | concept | module |
+//! |---|---|
+//! | the input and output ([`Action`], [`Decision`]) | `model/` |
+//! | the config file ([`Config`]) | [`config`] |
+//! | trusted keys, `.sig` files, the gate ([`verify_module`]) | `trust/` |
+//! | engine, sandbox, instance isolation ([`Engine`]) | `runtime/` |
+//! | WIT contract versions, lowering ([`ContractVersion`]) | `contract/` |
+//! | one plugin, a generation of them ([`PolicySet`]) | `plugin/` |
+//! | task history, ownership, the [`TaskStore`] trait | `task/` |
+//! | the stages of a decision, combining ([`PostDecision`]) | `decide/` |
+//! | reloads and the file watcher ([`Swapped`], [`ReloadStatus`]) | `hot_swap/` |
+//! | the embedding API ([`Arbiter`]) | `arbiter.rs` |
+//! | decision log, metrics, strict mode (`server` feature) | [`service`] |
+//! | the HTTP API (`server` feature) | [`adapters::http`] |
+//! | the `arbiter` command line | `src/bin/arbiter/` (feature `cli`) |
+//!
+//! # Cargo features
+//!
+//! - `watch` (default): the file watcher that hot-swaps on change (`notify`).
+//! - `server` (default): the decision service and the HTTP adapter (tokio, axum, hyper,
+//!   prometheus).
+//! - `cli` (default): the `arbiter` binary (clap, tracing-subscriber).
+//!
+//! An embedder that wants only the decision path uses `default-features = false`
+//! and gets wasmtime and serde without any of them.
 
-pub mod action;
-pub mod arbiter;
-pub mod artifact_cache;
-mod bindings;
-pub mod cli;
-pub mod combine;
+mod arbiter;
 pub mod config;
-pub mod decision;
-pub mod engine;
-pub mod error;
-pub mod file_read;
-pub mod history;
-pub mod instance_pool;
-pub mod plugin;
-pub mod policy_set;
-pub mod prewarm;
-pub mod reload;
-pub mod sandbox;
-pub mod server;
-pub mod signature;
-pub mod task_store;
-pub mod trust;
-pub mod verified;
-pub mod watcher;
+mod contract;
+mod decide;
+mod files;
+mod hot_swap;
+mod model;
+mod plugin;
+mod runtime;
+mod task;
+mod trust;
 
-pub use action::{Action, ActionError};
+#[cfg(feature = "server")]
+pub mod adapters;
+#[cfg(feature = "server")]
+pub mod service;
+
 pub use arbiter::Arbiter;
 pub use config::{Config, ConfigError};
-pub use decision::{Decision, DecisionEffect, Effect, Outcome, PluginEntry};
-pub use error::LoadError;
-pub use plugin::PluginListing;
-pub use trust::{TrustPolicy, TrustStore};
-pub use verified::{SignatureStatus, VerifiedModule, verify_module};
+pub use contract::{ContractError, ContractVersion};
+pub use decide::{NoPostDecision, PostDecision};
+pub use files::{FileReadError, read_regular_file};
+#[cfg(feature = "watch")]
+pub use hot_swap::{PolicyWatcher, WatchError};
+pub use hot_swap::{ReloadCount, ReloadReport, ReloadResult, ReloadStatus, ReloadTrigger, Swapped};
+pub use model::{
+    Action, ActionError, ActionErrorKind, Agent, Credential, Decision, DecisionEffect, Effect,
+    HistoryEntry, ID_PUNCTUATION, MAX_AGENT_ID_BYTES, MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES,
+    MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome, PluginEntry, Principal, Resource,
+    SignatureStatus, Task, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
+};
+pub use plugin::{LoadError, ModuleInspection, PluginListing, PolicySet, inspect_module};
+pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};
+pub use task::{
+    HISTORY_EVICTED_LABEL, MemoryTaskStore, StoreError, TaskLease, TaskRefusal, TaskStore,
+};
+pub use trust::{
+    Algorithm, DEFAULT_MAX_MODULE_BYTES, KeyError, SignatureError, Signer, SigningKey, TrustError,
+    TrustPolicy, TrustStore, VerifiedModule, VerifyError, digest, signature, signature_path,
+    verify_module,
+};
+
+/// The file watcher's timing, for tools and tests that wait for it.
+#[cfg(feature = "watch")]
+pub mod watch {
+    pub use crate::hot_swap::watcher::{DEBOUNCE, SETTLE};
+}
+
+#[cfg(test)]
+mod embedder_build {
+    #![allow(clippy::expect_used)]
+
+    /// What an embedder gets with `default-features = false`: the decision path and
+    /// nothing of the server or the CLI. (tokio is there only as a dependency of
+    /// wasmtime-wasi, the WASI implementation plugins built against WASI need.)
+    #[test]
+    fn the_minimal_embedder_build_has_no_server_dependencies() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = std::process::Command::new(cargo)
+            .args([
+                "tree",
+                "--offline",
+                "-p",
+                "arbiter-host",
+                "-e",
+                "normal",
+                "--no-default-features",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let crates: Vec<&str> = tree
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(crates.contains(&"wasmtime"), "{tree}");
+        for server_only in [
+            "axum",
+            "hyper",
+            "hyper-util",
+            "tower",
+            "prometheus",
+            "clap",
+            "tracing-subscriber",
+            "notify",
+            "notify-debouncer-full",
+            "aho-corasick",
+        ] {
+            assert!(
+                !crates.contains(&server_only),
+                "`{server_only}` is in the minimal embedder build:\n{tree}"
+            );
+        }
+        // tokio only through wasmtime-wasi, never as Arbiter's own dependency.
+        let direct = std::process::Command::new(
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()),
+        )
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "arbiter-host",
+            "-e",
+            "normal",
+            "--no-default-features",
+            "--depth",
+            "1",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+        let direct = String::from_utf8_lossy(&direct.stdout);
+        assert!(!direct.lines().any(|l| l.starts_with("tokio ")), "{direct}");
+    }
+}

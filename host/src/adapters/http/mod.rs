@@ -1,0 +1,429 @@
+//! The HTTP adapter: `arbiter serve`, an HTTP/JSON front for gateways that do not
+//! embed the library. See `docs/http-api.md` for the API.
+//!
+//! [`router`] builds the whole API over an [`AppState`] (tests drive it without sockets);
+//! [`serve`] is the `arbiter serve` command: bind, load the policy set, serve until
+//! SIGTERM/SIGINT, drain, flush the decision log. [`run`] is the accept loop, on hyper
+//! directly rather than `axum::serve` because it bounds what a slow or idle client can
+//! hold: the header read timeout, the connection limit (and, in the handlers that read
+//! a body, the body read timeout). One file per concern: [`auth`], [`error`],
+//! [`traceparent`], and the handlers in `routes/`. Decisions go through the shared
+//! [`DecisionService`], which owns the log, metrics and fail-closed.
+
+pub mod auth;
+pub mod error;
+mod routes;
+pub mod traceparent;
+
+use crate::Arbiter;
+use crate::config::{Config, ConfigError};
+#[cfg(feature = "watch")]
+use crate::hot_swap::{PolicyWatcher, WatchError};
+use crate::service::{DecisionLog, DecisionService, Metrics, MetricsError, ServerConfig};
+use auth::BearerToken;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// Settings the server and its handlers need, with tokens resolved.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Time for a request's headers to arrive; also how long an idle keep-alive
+    /// connection is kept.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive once the handler starts reading it.
+    pub body_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Token of the admin endpoints; `None` disables them.
+    pub admin_token: Option<BearerToken>,
+    /// Token of the decision endpoints; `None` leaves them open.
+    pub decide_token: Option<BearerToken>,
+}
+
+impl ServerSettings {
+    /// Resolves tokens (reading the environment through `env`).
+    pub fn resolve(
+        config: &ServerConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let admin = config.admin_token.resolve("server.admin_token", &env)?;
+        let decide = config.decide_token.resolve("server.decide_token", &env)?;
+        Ok(Self {
+            max_body_bytes: config.max_body_bytes,
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            max_connections: config.max_connections,
+            admin_token: admin.as_ref().map(BearerToken::new),
+            decide_token: decide.as_ref().map(BearerToken::new),
+        })
+    }
+}
+
+/// Shared state of the server: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Decisions, the log and metrics; not ready (decision endpoints answer 503) until
+    /// the first policy set has loaded.
+    service: DecisionService,
+    settings: ServerSettings,
+    draining: AtomicBool,
+    /// Watches the policy files and hot-swaps the set (kept alive for the server's life).
+    #[cfg(feature = "watch")]
+    watcher: OnceLock<PolicyWatcher>,
+}
+
+impl AppState {
+    /// A state with no policy set yet (not ready); see [`AppState::activate`].
+    pub fn new(settings: ServerSettings, metrics: Metrics, log: DecisionLog) -> Self {
+        Self::with_service(settings, DecisionService::new(metrics, log))
+    }
+
+    /// A state over a decision service that other adapters of the process may share.
+    pub fn with_service(settings: ServerSettings, service: DecisionService) -> Self {
+        Self {
+            inner: Arc::new(Shared {
+                service,
+                settings,
+                draining: AtomicBool::new(false),
+                #[cfg(feature = "watch")]
+                watcher: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Makes `arbiter` the host that decides; the server becomes ready. Returns false
+    /// (and changes nothing) if one was already active.
+    pub fn activate(&self, arbiter: Arc<Arbiter>) -> bool {
+        self.inner.service.activate(arbiter)
+    }
+
+    /// Starts hot swapping: the active host reloads when its policy files change.
+    #[cfg(feature = "watch")]
+    pub fn watch_policy_files(&self) -> Result<(), WatchError> {
+        if let Ok(arbiter) = self.inner.service.arbiter() {
+            let watcher = Arbiter::watch(arbiter)?;
+            let _ = self.inner.watcher.set(watcher);
+        }
+        Ok(())
+    }
+
+    /// The active host's reload status.
+    pub fn reload_status(&self) -> Option<crate::hot_swap::ReloadStatus> {
+        self.arbiter().map(|a| a.reload_status())
+    }
+
+    /// The active host, once loaded.
+    pub fn arbiter(&self) -> Option<&Arc<Arbiter>> {
+        self.inner.service.arbiter().ok()
+    }
+
+    /// The decision service.
+    pub fn service(&self) -> &DecisionService {
+        &self.inner.service
+    }
+
+    /// Handler settings.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.inner.settings
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        self.inner.service.metrics()
+    }
+
+    /// The decision log.
+    pub fn decision_log(&self) -> &DecisionLog {
+        self.inner.service.decision_log()
+    }
+
+    /// Marks the server as shutting down: `/readyz` answers 503 from now on.
+    pub fn begin_shutdown(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let client = Router::new()
+        .route("/v1/decide", post(routes::decide::decide))
+        .route("/v1/plugins", get(routes::plugins::list))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_client));
+    let admin = Router::new()
+        .route(
+            "/v1/reload",
+            post(routes::reload::reload).get(routes::reload::status),
+        )
+        .route("/v1/tasks/end", post(routes::tasks::end_named))
+        .route("/v1/tasks/{id}/end", post(routes::tasks::end))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+    let open = Router::new()
+        .route("/healthz", get(routes::health::live))
+        .route("/readyz", get(routes::health::ready))
+        .route("/metrics", get(routes::metrics::metrics));
+    Router::new()
+        .merge(client)
+        .merge(admin)
+        .merge(open)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), count_errors))
+        .with_state(state)
+}
+
+/// Counts every error answer by its code (set by [`error::ApiError`]).
+async fn count_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(code) = response.extensions().get::<error::ErrorCode>() {
+        state.metrics().record_error(code.0);
+    }
+    response
+}
+
+/// Why `arbiter serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config file or the `[server]` table is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The policy set could not be loaded.
+    #[error("cannot load the policy set: {0}")]
+    Load(String),
+    /// Metrics could not be set up.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The decision log sink could not be opened.
+    #[error("cannot start the decision log: {0}")]
+    DecisionLog(std::io::Error),
+    /// The listener could not be bound or failed.
+    #[error("cannot listen on `{addr}`: {cause}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        cause: std::io::Error,
+    },
+}
+
+/// `arbiter serve`: reads the config, binds (`listen` overrides `server.listen`), loads
+/// the policy set in the background (live but not ready meanwhile), and serves until
+/// SIGTERM or SIGINT; then stops accepting, finishes in-flight requests and flushes the
+/// decision log.
+pub async fn serve(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), ServeError> {
+    serve_until(config_path, listen, shutdown_signal()).await
+}
+
+/// [`serve`] with a caller-chosen shutdown trigger.
+pub async fn serve_until(
+    config_path: &Path,
+    listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = Config::from_file(config_path)?;
+    let server = ServerConfig::from_config(&config)?;
+    let settings = ServerSettings::resolve(&server, |var| std::env::var(var).ok())?;
+    let addr = listen.unwrap_or(server.listen);
+    if !addr.ip().is_loopback() && settings.decide_token.is_none() {
+        tracing::warn!(%addr, "listening beyond loopback without a decide token: anyone who can reach this address can ask for decisions");
+    }
+    let metrics = Metrics::new()?;
+    let log = DecisionLog::start(&server.decision_log, metrics.clone())
+        .map_err(ServeError::DecisionLog)?;
+    let state = AppState::new(settings, metrics, log);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|cause| ServeError::Listen { addr, cause })?;
+    let local = listener
+        .local_addr()
+        .map_err(|cause| ServeError::Listen { addr, cause })?;
+    tracing::info!(addr = %local, "listening");
+
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+    let loader_state = state.clone();
+    let loader_failure = Arc::clone(&failure);
+    let path: PathBuf = config_path.to_owned();
+    tokio::spawn(async move {
+        let loaded = tokio::task::spawn_blocking(move || Arbiter::from_config_file(&path)).await;
+        let error = match loaded {
+            Ok(Ok(arbiter)) => {
+                let set = arbiter.policy_set();
+                loader_state.activate(Arc::new(arbiter));
+                #[cfg(feature = "watch")]
+                if let Err(e) = loader_state.watch_policy_files() {
+                    // Still serving the loaded set; manual reloads keep working.
+                    tracing::error!(error = %e, "cannot watch the policy files; hot swap is off");
+                }
+                tracing::info!(
+                    generation = set.generation(),
+                    plugins = set.plugins().len(),
+                    digest = set.digest(),
+                    "policy set active; ready"
+                );
+                return;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::error!(error = %error, "cannot load the policy set; shutting down");
+        *loader_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        let _ = failed_tx.send(());
+    });
+    let load_failed = async move {
+        // A dropped sender means loading succeeded: never stop for that.
+        if failed_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = load_failed => {}
+        }
+    };
+    run(listener, state, stop)
+        .await
+        .map_err(|cause| ServeError::Listen { addr: local, cause })?;
+    let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match failed {
+        Some(message) => Err(ServeError::Load(message)),
+        None => Ok(()),
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting,
+/// finishes in-flight requests and flushes the decision log.
+///
+/// Each connection is HTTP/1.1 with keep-alive, served by hyper with
+/// [`ServerSettings::header_read_timeout`]: a client that opens a connection and sends
+/// its headers slowly (or nothing at all, or nothing more after a response) is cut off
+/// then. At most [`ServerSettings::max_connections`] are served at once; at the limit
+/// the loop stops accepting until one closes, so new clients wait in the kernel's listen
+/// queue (and their connect may time out) rather than being refused: a burst slows down
+/// instead of failing, and held slots are freed by the timeouts.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let settings = state.settings();
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Take a slot before accepting, so that past the limit nothing more is accepted.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        // The semaphore is never closed; if it were, stop serving rather than go unbounded.
+        let Ok(slot) = slot else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The peer gave up before we accepted: nothing to serve, nothing wrong.
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors, most often: wait for connections to close
+                    // instead of spinning or stopping the server.
+                    tracing::error!(error = %e, "cannot accept a connection; retrying in 1 s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = &mut shutdown => break,
+                    }
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and latency matters more than packet count.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            // What `into_make_service_with_connect_info` would add: auth logs the peer.
+            request.extensions_mut().insert(ConnectInfo(peer));
+            // `Router` is always ready (its `poll_ready` returns `Ready`), so calling it
+            // directly keeps the tower contract.
+            let mut router = router.clone();
+            tower_service::Service::call(&mut router, request)
+        });
+        let connection =
+            connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Header timeouts and clients that hang up land here: routine, so debug.
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+            drop(slot);
+        });
+    }
+    state.begin_shutdown();
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    connections.shutdown().await;
+    state.decision_log().flush().await;
+    tracing::info!("decision log flushed; stopped");
+    Ok(())
+}
+
+/// Accept errors that concern one connection only (the one the peer abandoned).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,101 @@
+//! `POST /v1/tasks/{id}/end` and `POST /v1/tasks/end` (admin): revoke a task.
+//!
+//! The id is checked with the rule `/v1/decide` applies to `task.id`
+//! ([`check_id`]), so every task an action can name can be ended and nothing else is
+//! recorded. The body form takes the id as JSON (`{"task_id": "…"}`) for clients that
+//! would rather not percent-encode it into a path.
+
+use super::{active, read_body, require_json};
+use crate::adapters::http::AppState;
+use crate::adapters::http::error::ApiError;
+use crate::model::check_id;
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::error::Category;
+use serde_json::{Value, json};
+
+/// The body of `POST /v1/tasks/end`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndTask {
+    task_id: String,
+}
+
+/// The path form: every later action of the task is denied with a reason saying that
+/// the task has ended. Idempotent. A path axum cannot decode (invalid UTF-8 after
+/// percent-decoding) is answered like any other bad id, with the JSON error shape.
+pub async fn end(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(task_id) = path.map_err(|rejection| {
+        invalid_task_id(
+            "id",
+            format!(
+                "cannot read the task id from the path: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    end_task(&state, "id", task_id)
+}
+
+/// The body form, `{"task_id": "…"}`: the same check and answer as [`end`].
+pub async fn end_named(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<Value>, ApiError> {
+    require_json(request.headers())?;
+    let body = read_body(&state, request).await?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let parsed = serde_path_to_error::deserialize::<_, EndTask>(&mut deserializer)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            json_error(
+                if path.is_empty() {
+                    ".".to_owned()
+                } else {
+                    path
+                },
+                e.inner(),
+            )
+        })
+        .and_then(|parsed| {
+            deserializer
+                .end()
+                .map_err(|e| json_error(".".to_owned(), &e))
+                .map(|()| parsed)
+        })?;
+    end_task(&state, "task_id", parsed.task_id)
+}
+
+fn end_task(state: &AppState, field: &str, task_id: String) -> Result<Json<Value>, ApiError> {
+    check_id(field, &task_id).map_err(|e| invalid_task_id(field, e.problem))?;
+    active(state)?.end_task(&task_id);
+    tracing::info!(task_id = %task_id, "task ended");
+    Ok(Json(json!({"task_id": task_id, "ended": true})))
+}
+
+fn invalid_task_id(field: &str, problem: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_task_id",
+        format!("invalid task id: `{field}`: {problem}"),
+    )
+    .with_field(field)
+}
+
+fn json_error(field: String, error: &serde_json::Error) -> ApiError {
+    match error.classify() {
+        Category::Data => invalid_task_id(&field, error.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not valid JSON: {error}"),
+        )
+        .with_field(field),
+    }
+}

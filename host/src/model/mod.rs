@@ -1,0 +1,19 @@
+//! The domain model: what a gateway asks ([`Action`]), what Arbiter answers
+//! ([`Decision`]), and what a task remembers ([`TaskSnapshot`]). Plain data with serde;
+//! every other layer speaks these types, and only `contract` converts them to a WIT
+//! contract version's types.
+
+mod action;
+mod decision;
+mod task;
+
+pub use action::{
+    Action, ActionError, ActionErrorKind, Agent, Credential, ID_PUNCTUATION, MAX_AGENT_ID_BYTES,
+    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Principal, Resource, Task,
+    Tool, check_agent_id, check_id,
+};
+pub use decision::{
+    Decision, DecisionEffect, Effect, Mode, Obligation, Outcome, PluginEntry, SignatureStatus,
+    outcome_word,
+};
+pub use task::{HistoryEntry, TaskSnapshot};
