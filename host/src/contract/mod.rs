@@ -105,8 +105,8 @@ pub enum ContractError {
     },
 }
 
-/// The contract version `component` was built against, read from the `arbiter:policy`
-/// interfaces it imports; `None` when it imports none.
+/// The versions of the `arbiter:policy` interfaces `component` imports, each once, in
+/// import order (empty when it imports none; `""` for an unversioned import).
 pub fn imported_version(engine: &wasmtime::Engine, component: &Component) -> Vec<String> {
     let mut versions: Vec<String> = Vec::new();
     for (name, _) in component.component_type().imports(engine) {
