@@ -10,8 +10,9 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
+use crate::common::*;
 use arbiter_host::server::config::{LogSink, Redaction, Secret, ServerConfig, TokenSource};
 use arbiter_host::server::decision_log::{DecisionLog, REDACTED};
 use arbiter_host::server::metrics::Metrics;
@@ -20,7 +21,6 @@ use arbiter_host::{Arbiter, Config};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use common::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
