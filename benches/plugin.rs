@@ -31,7 +31,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use support::peers::INPUTS;
+use support::inputs::INPUTS;
 
 const PLUGINS: &[&str] = &["intent", "scope", "sensitivity"];
 

@@ -11,7 +11,8 @@
 //! A twin whose component is missing is a **failure** naming the twin and its build
 //! script, never a skip: a suite that silently drops a language proves nothing about it.
 //! Every mismatch of every twin is collected before the test fails, so one run shows the
-//! whole picture. `BLESS=1` rewrites `expected.json` from the Rust reference twin.
+//! whole picture. `BLESS=1` rewrites `expected.json` from the Rust reference twin (with
+//! the `conformance::` filter: `tests/golden.rs`, in the same binary, reads `BLESS` too).
 //!
 //! The config uses the host's default limits (memory, isolation, instantiation deadline):
 //! the point of issue #8 is that a Python or JavaScript policy deploys with the same
@@ -27,7 +28,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use arbiter_host::Engine;
 use arbiter_host::{Action, Arbiter, Config, Outcome};

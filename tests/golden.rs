@@ -11,9 +11,11 @@
 //! obligations, and optionally a fragment of the decision's reason. It leaves out what
 //! changes from run to run (ids, times, latencies, digests).
 //!
-//! `BLESS=1 cargo test -p arbiter-host --test golden` rewrites every `expected.json` from
-//! the actual decisions, keeping each hand-written `reason_contains` that still matches;
-//! `GOLDEN_EXPLAIN=1` prints every decision's readable summary (with `--nocapture`).
+//! `BLESS=1 cargo test -p arbiter-host --test integration golden::` rewrites every
+//! `expected.json` from the actual decisions, keeping each hand-written `reason_contains`
+//! that still matches; `GOLDEN_EXPLAIN=1` prints every decision's readable summary (with
+//! `--nocapture`). Keep the `golden::` filter when blessing: `tests/conformance.rs`, in
+//! the same binary, reads `BLESS` too.
 //! Read the rewritten files before committing them: blessing records behaviour, it
 //! does not judge it. See `tests/golden/README.md`.
 
@@ -24,7 +26,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
 use arbiter_host::Engine;
 use arbiter_host::{Action, Arbiter, Config, Decision};

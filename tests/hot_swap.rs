@@ -7,10 +7,10 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
+use crate::common::*;
 use arbiter_host::{Arbiter, DecisionEffect, Outcome};
-use common::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,8 @@ struct Scratch {
 
 impl Scratch {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("arbiter-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("arbiter-hot-swap-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let module = plugin_path("misbehave");

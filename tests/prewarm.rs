@@ -9,10 +9,10 @@
     missing_docs
 )]
 
-mod common;
+use crate::common;
 
+use crate::common::{action, arbiter, echo, misbehave};
 use arbiter_host::{Arbiter, DecisionEffect, Outcome};
-use common::{action, arbiter, echo, misbehave};
 use std::time::{Duration, Instant};
 
 /// Waits (up to a generous bound, for slow CI machines) until every plugin has `n`

@@ -8,10 +8,8 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
+use crate::common::*;
 use arbiter_host::{Arbiter, DecisionEffect, Effect, LoadError, Outcome};
-use common::*;
 
 /// Runs `behaviour` in a plugin next to a good `allow` plugin and checks the outcome,
 /// the fail-closed effect, and that a following decision with a healthy plugin works.

@@ -10,8 +10,9 @@
     clippy::indexing_slicing
 )]
 
-mod common;
+use crate::common;
 
+use crate::common::*;
 use arbiter_host::adapters::http::{AppState, ServerSettings, router};
 use arbiter_host::service::Metrics;
 use arbiter_host::service::{DecisionLog, REDACTED};
@@ -20,7 +21,6 @@ use arbiter_host::{Arbiter, Config};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use common::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::{Arc, Mutex};

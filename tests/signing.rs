@@ -10,13 +10,11 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
+use crate::common::*;
 use arbiter_host::Algorithm;
 use arbiter_host::SignatureError;
 use arbiter_host::signature::{self, SigningKey, signature_path};
 use arbiter_host::{Arbiter, Config, DecisionEffect, LoadError, SignatureStatus};
-use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -10,10 +10,10 @@
     missing_docs
 )]
 
-mod common;
+use crate::common;
 
+use crate::common::arbiter;
 use arbiter_host::{Action, Arbiter, DecisionEffect};
-use common::arbiter;
 
 fn sensitivity(isolation: &str, history: &str) -> Arbiter {
     arbiter(&format!(

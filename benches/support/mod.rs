@@ -1,19 +1,29 @@
 //! What the benchmarks share: Arbiter configured with the reference plugins (optionally
-//! with extra synthetic rules for the growth benchmark), the peers, and a latency sampler
-//! for percentiles, which criterion does not report.
+//! with extra synthetic rules for the growth benchmark), the benchmark inputs, and a
+//! latency sampler for percentiles, which criterion does not report.
+//!
+//! Two packages compile this module: `arbiter-host` (its benchmarks, as `mod support;`)
+//! and `arbiter-peer-bench` (`benches/peers/`, as a module of its library, next to the
+//! Cedar and Rego peers). Nothing here may depend on a peer engine.
 
 #![allow(dead_code)]
 
-pub mod peers;
+pub mod inputs;
 
 use arbiter_host::{Arbiter, Config};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The workspace root.
+/// The workspace root: the nearest directory above the compiling package (`host/` or
+/// `benches/peers/`, at different depths) that holds the workspace's `Cargo.lock`.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let package = Path::new(env!("CARGO_MANIFEST_DIR"));
+    package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(package)
+        .to_path_buf()
 }
 
 static SETTINGS_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -28,7 +38,7 @@ pub fn arbiter(isolation: &str, plugins: &[&str]) -> Arbiter {
 }
 
 /// Arbiter with the given reference plugins, their example settings plus `extra`
-/// synthetic intent and scope rules (see [`peers::Rules::reference`]: intent
+/// synthetic intent and scope rules (as the peers' `Rules::reference` adds them: intent
 /// `synthetic-{i}` allows tool `svc{i}/op{i}`, which needs scope `svc{i}:use`).
 /// The synthetic scope rules come *first*, so every lookup of a real tool scans them.
 pub fn arbiter_with_rules(isolation: &str, plugins: &[&str], extra: usize) -> Arbiter {

@@ -3,7 +3,7 @@
 //! read and the step-up refund). The synthetic rules never match the inputs, so every
 //! engine has to look past them, as it would in a real policy with many tools.
 //!
-//! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench growth`.
+//! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-peer-bench --bench growth`.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,11 +13,10 @@
     missing_docs
 )]
 
-mod support;
-
+use arbiter_peer_bench::peers::{CedarPeer, INPUTS, RegoInterpreter, RegoRvm, Rules};
+use arbiter_peer_bench::support;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use support::peers::{CedarPeer, INPUTS, RegoInterpreter, RegoRvm, Rules};
 
 const EXTRA: &[usize] = &[5, 20, 50];
 const CASES: &[&str] = &["allow-read", "step-up-refund"];

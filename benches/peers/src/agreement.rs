@@ -1,8 +1,8 @@
 //! The benchmark comparison is like for like: on every benchmark input, Arbiter (the
 //! three reference plugins, as benchmarked) and every peer engine (Cedar, the regorus
 //! interpreter and RVM) reach the same effect, with and without the growth benchmark's
-//! synthetic rules. The peers' own unit tests (in `benches/support/peers.rs`) run here
-//! too: they cover many more variations among the peers.
+//! synthetic rules. The peers' own unit tests (in `peers.rs`) run in the same test
+//! binary: they cover many more variations among the peers.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,11 +12,9 @@
     missing_docs
 )]
 
-#[path = "../benches/support/mod.rs"]
-mod support;
-
+use crate::peers::{CedarPeer, INPUTS, PeerEffect, RegoInterpreter, RegoRvm, Rules};
+use crate::support;
 use arbiter_host::DecisionEffect;
-use support::peers::{CedarPeer, INPUTS, PeerEffect, RegoInterpreter, RegoRvm, Rules};
 
 fn arbiter_effect(effect: DecisionEffect) -> PeerEffect {
     match effect {

@@ -9,12 +9,12 @@
 //! - `peers/<engine>/<input>`: the same decisions by equivalent Cedar policies (from the
 //!   JSON, and from a prepared request) and Rego policies (regorus interpreter and RVM).
 //!
-//! The inputs are `support::peers::INPUTS`; `tests/peers.rs` checks that every engine
-//! reaches the same effect on each, so the comparison is like for like. After the
+//! The inputs are `support::inputs::INPUTS`; `src/agreement.rs` checks that every
+//! engine reaches the same effect on each, so the comparison is like for like. After the
 //! criterion groups, the binary prints latency percentiles over all inputs (criterion
 //! reports means), which is what BENCHMARKS.md quotes.
 //!
-//! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench decide`.
+//! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-peer-bench --bench decide`.
 
 #![allow(
     clippy::unwrap_used,
@@ -24,13 +24,12 @@
     missing_docs
 )]
 
-mod support;
-
 use arbiter_host::Action;
+use arbiter_peer_bench::peers::{CedarPeer, INPUTS, RegoInterpreter, RegoRvm, Rules};
+use arbiter_peer_bench::support;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use support::peers::{CedarPeer, INPUTS, RegoInterpreter, RegoRvm, Rules};
 
 const PLUGINS: &[&str] = &["intent", "scope", "sensitivity"];
 

@@ -1,0 +1,26 @@
+//! The host's integration tests, in one test binary (`cargo test -p arbiter-host --test
+//! integration`; a module name filters, e.g. `-- golden::`). Each file of `tests/` is a
+//! module, `common` their shared helpers; the case folders (`tests/golden/`,
+//! `tests/conformance/`) are data, found from the workspace root.
+//!
+//! One binary, not one per file: each test binary links wasmtime and axum (~400 MB in a
+//! debug build), and linking nine of them dominated the test build.
+//!
+//! Every test runs on a thread of this one process, next to tests of other modules. So no
+//! test may change process-wide state: environment variables are given to child
+//! processes (`Command::env`), never set in-process (`BLESS` and `GOLDEN_EXPLAIN` are
+//! only read); log captures use scoped, thread-local subscribers
+//! (`tracing::subscriber::with_default`), never a global one; paths are resolved from
+//! the workspace root, never from the current directory; and scratch directories are
+//! named after their module or test (plus the process id), or made by `tempfile`.
+
+mod common;
+
+mod conformance;
+mod golden;
+mod hot_swap;
+mod prewarm;
+mod sandbox;
+mod server;
+mod signing;
+mod task_history;
