@@ -8,12 +8,10 @@
 //! `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench hot_swap`.
 //! Bounded: a handful of swaps, each with a 30 s ceiling.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 use arbiter_host::signature::{SigningKey, encode, signature_path};

@@ -22,12 +22,12 @@
 //! either way, and RSS hardly depends on the host's optimisation).
 //! `INSTANCE_MEMORY_TASKS=100,300` changes the checkpoints.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 mod support;

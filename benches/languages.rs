@@ -16,12 +16,10 @@
 //!
 //! Run: `scripts/build-contract-plugins.sh && cargo bench -p arbiter-host --bench languages`.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 use arbiter_host::Engine;

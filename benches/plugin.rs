@@ -14,12 +14,10 @@
 //!
 //! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-host --bench plugin`.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 mod support;

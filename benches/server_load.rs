@@ -7,11 +7,10 @@
 //! share the machine, so the figures are a floor for a dedicated server.
 //! `SERVER_LOAD_REQUESTS=N` changes the per-level request count.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 use arbiter_host::adapters::http::{AppState, ServerSettings};

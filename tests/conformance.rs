@@ -21,13 +21,6 @@
 //! can be preempted for longer than the 5 ms default. The release benchmark
 //! (`benches/languages.rs`) runs every twin with the unmodified defaults.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use arbiter_host::Engine;

@@ -19,13 +19,6 @@
 //! Read the rewritten files before committing them: blessing records behaviour, it
 //! does not judge it. See `tests/golden/README.md`.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use arbiter_host::Engine;

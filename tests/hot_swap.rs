@@ -1,12 +1,5 @@
 //! Hot swap: policy sets replaced under load, atomically, never failing open.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use crate::common::*;

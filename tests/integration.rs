@@ -14,6 +14,11 @@
 //! the workspace root, never from the current directory; and scratch directories are
 //! named after their module or test (plus the process id), or made by `tempfile`.
 
+// Always true here (an integration test is only built as a test); it marks the whole crate,
+// helper functions included, as test code for clippy's `allow-*-in-tests` (clippy.toml),
+// which otherwise covers only `#[test]` functions in an integration test.
+#![cfg(test)]
+
 mod common;
 
 mod conformance;

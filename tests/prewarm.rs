@@ -1,14 +1,6 @@
 //! Prewarmed instances: the host keeps `prewarm` fresh instances per plugin ready, hands
 //! them to new tasks, refills them in the background, and never hands a used one out.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use crate::common;
 
 use crate::common::{action, arbiter, echo, misbehave};

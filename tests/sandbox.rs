@@ -1,13 +1,6 @@
 //! Adversarial plugins: each attack yields the right outcome and a fail-closed decision,
 //! and the host stays healthy (a good plugin answers correctly in the very next decision).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common::*;
 use arbiter_host::{Arbiter, DecisionEffect, Effect, LoadError, Outcome};
 

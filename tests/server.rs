@@ -3,13 +3,6 @@
 //! 127.0.0.1, the real `arbiter serve` binary under SIGTERM, `promtool check metrics`,
 //! and a bounded loopback load test.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use crate::common::*;

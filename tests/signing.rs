@@ -3,13 +3,6 @@
 //! loud, OpenSSL-made keys and signatures verify (driving the real `openssl` binary),
 //! and the CLI's keygen → sign → verify → inspect flow works end to end.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common::*;
 use arbiter_host::Algorithm;
 use arbiter_host::SignatureError;

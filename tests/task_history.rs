@@ -2,14 +2,6 @@
 //! taint outlives the window of recent entries, and never crosses tasks, whatever the
 //! isolation mode.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use crate::common;
 
 use crate::common::arbiter;

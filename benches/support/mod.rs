@@ -6,7 +6,12 @@
 //! and `arbiter-peer-bench` (`benches/peers/`, as a module of its library, next to the
 //! Cedar and Rego peers). Nothing here may depend on a peer engine.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each benchmark uses a part of it")]
+#![expect(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "benchmark setup, never on the request path: a missing plugin or settings file aborts the run, with the fix"
+)]
 
 pub mod inputs;
 

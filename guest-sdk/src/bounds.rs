@@ -133,7 +133,6 @@ fn check_all_but_reason(verdict: &Verdict) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::Obligation;
 

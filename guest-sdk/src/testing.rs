@@ -323,7 +323,6 @@ impl ActionBuilder {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::{Obligation, PluginInfo};
     use serde_json::json;

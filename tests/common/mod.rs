@@ -1,7 +1,5 @@
 //! Shared helpers for the integration tests: where the built plugins are, configs.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use arbiter_host::{Action, Arbiter, Config};
 use std::path::{Path, PathBuf};
 

@@ -5,12 +5,9 @@
 //!
 //! Run: `scripts/build-plugins.sh && cargo bench -p arbiter-peer-bench --bench growth`.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
+    reason = "benchmark code, never on the request path: a broken setup aborts the run"
 )]
 
 use arbiter_peer_bench::peers::{CedarPeer, INPUTS, RegoInterpreter, RegoRvm, Rules};

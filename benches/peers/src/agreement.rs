@@ -4,14 +4,6 @@
 //! synthetic rules. The peers' own unit tests (in `peers.rs`) run in the same test
 //! binary: they cover many more variations among the peers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
 use crate::peers::{CedarPeer, INPUTS, PeerEffect, RegoInterpreter, RegoRvm, Rules};
 use crate::support;
 use arbiter_host::DecisionEffect;

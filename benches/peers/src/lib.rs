@@ -11,11 +11,6 @@
 // The shared benchmark support (Arbiter with the reference plugins, the inputs, the
 // percentile sampler), which the host's own benchmarks compile as well.
 #[path = "../../support/mod.rs"]
-#[expect(
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "benchmark setup: a missing plugin or settings file aborts the run, with the fix"
-)]
 pub mod support;
 
 pub mod peers;

@@ -279,12 +279,6 @@ fn percent_decode(text: &str) -> Decoded {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )]
     use super::*;
 
     fn repo(base: bool) -> PathConstraint {

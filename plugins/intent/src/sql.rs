@@ -611,12 +611,6 @@ fn tokenize(text: &str, dialect: Dialect) -> Result<Vec<Tok<'_>>, String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )]
     use super::*;
 
     fn sql(dialect: Dialect) -> SqlConstraint {

@@ -1,10 +1,4 @@
 //! Policy tests through `arbiter_guest::testing`, mostly on `example-settings.json`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use super::*;
 use arbiter_guest::log::Level;

@@ -53,12 +53,6 @@ pub fn validate_pointer(pointer: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )]
     use super::*;
     use arbiter_guest::bounds::MAX_REASON_BYTES;
 

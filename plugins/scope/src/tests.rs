@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use crate::{MAX_REASON_BYTES, Scope, Settings};
 use arbiter_guest::prelude::*;
 use arbiter_guest::testing::{ActionBuilder, HOUR, NOW, run, settings};

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-
 use super::*;
 use arbiter_guest::serde_json;
 use arbiter_guest::testing::{ActionBuilder, run, run_task, settings as parse};
