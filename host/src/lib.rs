@@ -125,7 +125,6 @@ pub mod watch {
 
 #[cfg(test)]
 mod embedder_build {
-    #![allow(clippy::expect_used)]
 
     /// What an embedder gets with `default-features = false`: the decision path and
     /// nothing of the server or the CLI. (tokio is there only as a dependency of

@@ -919,7 +919,6 @@ fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, Co
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]

@@ -114,7 +114,6 @@ pub fn combine(entries: &[PluginEntry], when_all_abstain: DefaultEffect) -> Comb
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
     use proptest::prelude::*;
 

@@ -115,7 +115,6 @@ fn kind_of(file_type: std::fs::FileType) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]

@@ -273,7 +273,6 @@ fn canonical_dir(dir: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use notify_debouncer_full::notify::event::{AccessKind, AccessMode, CreateKind, DataChange};
 

@@ -481,7 +481,6 @@ fn bounded_map(field: &str, map: &BTreeMap<String, String>) -> Result<(), Action
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
 
     const MINIMAL: &str = r#"{"request_id":"r1","agent":{"id":"spiffe://x/a"},"tool":{"server":"fs","name":"read_file"}}"#;

@@ -246,7 +246,6 @@ impl<T> InstancePool<T> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     const MIB: usize = 1024 * 1024;

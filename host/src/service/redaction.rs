@@ -582,7 +582,6 @@ fn shown_strings<'a>(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
     use serde_json::json;

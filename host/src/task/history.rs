@@ -339,7 +339,6 @@ fn merge_labels(task_id: &str, sticky: &[String], new: &[String]) -> Arc<[String
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::model::Effect;
 

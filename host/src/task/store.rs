@@ -207,7 +207,6 @@ impl TaskLease for MemoryLease<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::model::Effect;
     use std::time::Duration;

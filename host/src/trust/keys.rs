@@ -410,7 +410,6 @@ pub fn parse_public_key(path: &Path, text: &str) -> Result<(PublicKey, String), 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
