@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 if [ -x scripts/install-test-deps.sh ]; then
     scripts/install-test-deps.sh
 fi
+# The MCP gateway's tests drive real SDK clients and servers: npm packages under
+# tests/mcp/node_modules and a Python venv under tests/mcp/.venv.
+scripts/install-mcp-test-deps.sh
 scripts/build-plugins.sh
 
 echo "== cargo fmt --check" >&2

@@ -5,6 +5,11 @@ use crate::verdict::Effect;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The environment key the host sets to `call` or `list` (see [`Action::is_listing`]).
+pub const PHASE_KEY: &str = "arbiter.phase";
+/// [`PHASE_KEY`]'s value for a listing preview.
+pub const PHASE_LIST: &str = "list";
+
 /// Everything Arbiter knows about one action an agent is about to take.
 ///
 /// The task's history and labels are read through [`Action::history`] and
@@ -174,6 +179,17 @@ impl Action {
     /// The environment value for `key`.
     pub fn env(&self, key: &str) -> Option<&str> {
         self.environment.get(key).map(String::as_str)
+    }
+
+    /// Whether this is a **listing preview** rather than a call: the MCP gateway asks,
+    /// for each tool an MCP server lists, whether a call could be allowed at all, and
+    /// hides the tool when the answer is deny. The arguments are then empty, so a
+    /// policy should judge only what does not depend on them (the tool, the task, the
+    /// agent) and let argument checks pass; the real call is decided on its arguments
+    /// later. Set by the host (`environment["arbiter.phase"] = "list"`), never by a
+    /// caller of the decision API, whose parser refuses `arbiter.` keys.
+    pub fn is_listing(&self) -> bool {
+        self.env(PHASE_KEY) == Some(PHASE_LIST)
     }
 
     /// Earlier actions of the same task, oldest first: the most recent ones, as many as

@@ -75,7 +75,8 @@ mod verdict;
 pub mod __private;
 
 pub use action::{
-    Action, Agent, Credential, HistoryEntry, Principal, Resource, Sensitivity, Task, Tool,
+    Action, Agent, Credential, HistoryEntry, PHASE_KEY, PHASE_LIST, Principal, Resource,
+    Sensitivity, Task, Tool,
 };
 pub use pattern::ToolPattern;
 #[doc(hidden)]

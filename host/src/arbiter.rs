@@ -14,7 +14,7 @@
 //! `Send + Sync`: share one behind an `Arc` across threads.
 
 use crate::config::Config;
-use crate::decide::{NoPostDecision, Pipeline, PostDecision};
+use crate::decide::{NoPostDecision, Pipeline, PostDecision, Recording};
 use crate::hot_swap::{PolicySlot, ReloadObserver, ReloadStatus, ReloadTrigger, Swapped};
 #[cfg(feature = "watch")]
 use crate::hot_swap::{PolicyWatcher, WatchError};
@@ -169,6 +169,21 @@ impl Arbiter {
     /// stages.
     pub fn decide_validated(&self, action: &Action, post: &dyn PostDecision) -> Decision {
         self.run(action, true, post)
+    }
+
+    /// Decides what `action` would get, without recording it in the task history: the
+    /// MCP gateway previews each listed tool to hide the ones a call would be denied.
+    /// The action must have passed [`Action::validate`].
+    pub fn preview(&self, action: &Action) -> Decision {
+        let set = self.slot.active();
+        self.pipeline.run_as(
+            &set,
+            action,
+            true,
+            &NoPostDecision,
+            self.slot.prewarmer(),
+            Recording::Preview,
+        )
     }
 
     fn run(&self, action: &Action, validated: bool, post: &dyn PostDecision) -> Decision {

@@ -63,6 +63,7 @@
 //! | the embedding API ([`Arbiter`]) | `arbiter.rs` |
 //! | decision log, metrics, strict mode (`server` feature) | [`service`] |
 //! | the HTTP API (`server` feature) | [`adapters::http`] |
+//! | the MCP gateway (`gateway` feature) | [`adapters::mcp`] |
 //! | the `arbiter` command line | `src/bin/arbiter/` (feature `cli`) |
 //!
 //! # Cargo features
@@ -70,6 +71,8 @@
 //! - `watch` (default): the file watcher that hot-swaps on change (`notify`).
 //! - `server` (default): the decision service and the HTTP adapter (tokio, axum, hyper,
 //!   prometheus).
+//! - `gateway` (default): the MCP gateway (`arbiter gateway`): hyper's HTTP client and
+//!   tokio's child processes on top of `server`.
 //! - `cli` (default): the `arbiter` binary (clap, tracing-subscriber).
 //!
 //! An embedder that wants only the decision path uses `default-features = false`
@@ -95,7 +98,7 @@ pub mod service;
 pub use arbiter::Arbiter;
 pub use config::{Config, ConfigError};
 pub use contract::{ContractError, ContractVersion};
-pub use decide::{NoPostDecision, PostDecision};
+pub use decide::{NoPostDecision, PostDecision, Recording};
 pub use files::{FileReadError, read_regular_file};
 #[cfg(feature = "watch")]
 pub use hot_swap::{PolicyWatcher, WatchError};
@@ -103,8 +106,9 @@ pub use hot_swap::{ReloadCount, ReloadReport, ReloadResult, ReloadStatus, Reload
 pub use model::{
     Action, ActionError, ActionErrorKind, Agent, Credential, Decision, DecisionEffect, Effect,
     HistoryEntry, ID_PUNCTUATION, MAX_AGENT_ID_BYTES, MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES,
-    MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome, PluginEntry, Principal, Resource,
-    SignatureStatus, Task, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
+    MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome, PHASE_KEY, PluginEntry, Principal,
+    RESERVED_ENVIRONMENT_PREFIX, Resource, SignatureStatus, Task, TaskSnapshot, Tool,
+    check_agent_id, check_id, outcome_word,
 };
 pub use plugin::{LoadError, ModuleInspection, PluginListing, PolicySet, inspect_module};
 pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};

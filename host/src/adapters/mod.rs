@@ -1,5 +1,9 @@
 //! Protocol adapters (feature `server`): each parses its protocol into an action, calls
-//! the shared [`crate::service::DecisionService`], and answers. Only HTTP today; the MCP
-//! gateway and Envoy ext_authz come next, as siblings of [`http`].
+//! the shared [`crate::service::DecisionService`], and answers. [`http`] is the decision
+//! API, [`mcp`] the MCP gateway (feature `gateway`); both are served by the one accept
+//! loop of [`listener`]. Envoy ext_authz comes next, as a sibling.
 
 pub mod http;
+pub mod listener;
+#[cfg(feature = "gateway")]
+pub mod mcp;

@@ -222,6 +222,10 @@ pub struct RawConfig {
     /// serve` validates it when it starts (`service::ServerConfig::from_config`).
     #[serde(default)]
     pub server: Option<toml::Table>,
+    /// `[gateway]`: the MCP gateway's table, kept as written like `[server]` (validated
+    /// by `arbiter gateway` when it starts).
+    #[serde(default)]
+    pub gateway: Option<toml::Table>,
 }
 
 /// `[tasks]`.
@@ -422,6 +426,8 @@ pub struct Config {
     pub watch_paths: Vec<PathBuf>,
     /// `[server]` as written (validated by the decision server, not here).
     pub server: Option<toml::Table>,
+    /// `[gateway]` as written (validated by the MCP gateway, not here).
+    pub gateway: Option<toml::Table>,
     /// The directory relative paths resolve against (the config file's).
     pub base_dir: PathBuf,
     /// Deadline of one reload attempt (from the config the host started with).
@@ -752,6 +758,7 @@ impl Config {
             }),
             watch_paths,
             server: raw.server,
+            gateway: raw.gateway,
             base_dir: base.to_owned(),
             reload_timeout: Duration::from_millis(reload_timeout_ms),
             tasks,

@@ -4,4 +4,4 @@
 pub mod combine;
 mod pipeline;
 
-pub use pipeline::{NoPostDecision, Pipeline, PostDecision};
+pub use pipeline::{NoPostDecision, Pipeline, PostDecision, Recording};

@@ -54,6 +54,16 @@ impl PostDecision for NoPostDecision {
     fn after_decision(&self, _action: &Action, _decision: &mut Decision) {}
 }
 
+/// Whether a decision goes into the task history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// A decision about an action that will happen if allowed: recorded.
+    Record,
+    /// A what-if (the MCP gateway asking which tools to list): not recorded, so it
+    /// neither labels the task nor shows in what later plugins read.
+    Preview,
+}
+
 /// The stages, over a task store.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -88,6 +98,20 @@ impl Pipeline {
         post: &dyn PostDecision,
         prewarmer: &Prewarmer,
     ) -> Decision {
+        self.run_as(set, action, validated, post, prewarmer, Recording::Record)
+    }
+
+    /// Decides `action` as [`Pipeline::run`] does, recording it in the task history or
+    /// (a preview) not: a preview sees the task as it is and leaves no trace in it.
+    pub fn run_as(
+        &self,
+        set: &Arc<PolicySet>,
+        action: &Action,
+        validated: bool,
+        post: &dyn PostDecision,
+        prewarmer: &Prewarmer,
+        recording: Recording,
+    ) -> Decision {
         let started = Instant::now();
         let mut decision = open_decision(action, set);
         if let Err(e) = stage_validate(action, validated) {
@@ -110,7 +134,11 @@ impl Pipeline {
         }
         stage_combine(&mut decision, set);
         post.after_decision(action, &mut decision);
-        stage_record(lease, action, &mut decision, time);
+        match recording {
+            Recording::Record => stage_record(lease, action, &mut decision, time),
+            // Dropping the lease releases the task without appending anything.
+            Recording::Preview => drop(lease),
+        }
         decision.elapsed_us = elapsed_us(started);
         decision
     }

@@ -39,6 +39,15 @@ pub const MAX_AGENT_ID_BYTES: usize = 2048;
 /// hold: enough for UUIDs, ULIDs, URNs, `tenant/task` paths and base64, none that needs
 /// quoting in a log line or (except `/`, written `%2F`) escaping in a URL path.
 pub const ID_PUNCTUATION: &str = "-_.:@/+=~";
+/// Environment keys with this prefix are set by Arbiter's own adapters (the MCP gateway
+/// sets `arbiter.phase`, which tells plugins whether a tool is being called or only
+/// listed). The JSON parser refuses them, so that a caller of the decision API cannot
+/// pass a real call off as a listing.
+pub const RESERVED_ENVIRONMENT_PREFIX: &str = "arbiter.";
+/// The environment key the MCP gateway sets to `call` (a `tools/call`) or `list` (a
+/// `tools/list` probe: arguments are empty, and the decision only hides or shows the
+/// tool; see `docs/mcp-gateway.md`).
+pub const PHASE_KEY: &str = "arbiter.phase";
 
 /// Implements `Deserialize` for a record whose derived code is generated under
 /// `#[serde(remote = "Self")]`, accepting only a JSON object (see the module docs), and
@@ -260,6 +269,7 @@ impl Action {
             .end()
             .map_err(|e| json_error(String::new(), &e))?;
         action.validate()?;
+        action.refuse_reserved_environment()?;
         Ok(action)
     }
 
@@ -268,7 +278,25 @@ impl Action {
         let action: Action = serde_path_to_error::deserialize(value)
             .map_err(|e| json_error(e.path().to_string(), e.inner()))?;
         action.validate()?;
+        action.refuse_reserved_environment()?;
         Ok(action)
+    }
+
+    /// Keys only Arbiter's adapters may set ([`RESERVED_ENVIRONMENT_PREFIX`]).
+    fn refuse_reserved_environment(&self) -> Result<(), ActionError> {
+        match self
+            .environment
+            .keys()
+            .find(|k| k.starts_with(RESERVED_ENVIRONMENT_PREFIX))
+        {
+            None => Ok(()),
+            Some(key) => Err(ActionError::new(
+                format!("environment.{key}"),
+                format!(
+                    "keys starting with `{RESERVED_ENVIRONMENT_PREFIX}` are set by Arbiter's adapters, not by callers"
+                ),
+            )),
+        }
     }
 
     /// Checks what the types alone cannot: required strings are non-empty, sizes are

@@ -9,8 +9,8 @@ mod task;
 
 pub use action::{
     Action, ActionError, ActionErrorKind, Agent, Credential, ID_PUNCTUATION, MAX_AGENT_ID_BYTES,
-    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Principal, Resource, Task,
-    Tool, check_agent_id, check_id,
+    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, PHASE_KEY, Principal,
+    RESERVED_ENVIRONMENT_PREFIX, Resource, Task, Tool, check_agent_id, check_id,
 };
 pub use decision::{
     Decision, DecisionEffect, Effect, Mode, Obligation, Outcome, PluginEntry, SignatureStatus,

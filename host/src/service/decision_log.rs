@@ -4,6 +4,7 @@
 //! {"decision_id":"…","time":"2026-…Z","trace_id":"4bf9…","request_id":"req-1",
 //!  "task_id":"t-1","generation":1,"effect":"deny","reason":"…","obligations":[],
 //!  "plugins":[{"name":"intent","digest":"sha256:…",…}],"elapsed_us":41,
+//!  "via":{"adapter":"mcp","upstream":"fs","jsonrpc_id":7,"identity":"header:x-arbiter-agent"},
 //!  "action":{"request_id":"req-1","agent":{…},"tool":{…},"arguments":{"path":"[redacted]"},…}}
 //! ```
 //!
@@ -111,6 +112,8 @@ pub struct LogEntry {
     pub action: Action,
     /// Trace id from `traceparent`, if any.
     pub trace_id: Option<String>,
+    /// The adapter and what it knows of the request (upstream, JSON-RPC id).
+    pub via: Option<super::Via>,
     /// The policy set that made the decision. Its plugins' settings are the words a
     /// redacted reason may still quote; `None` (or another set) means none may.
     pub policy_set: Option<Arc<PolicySet>>,
@@ -273,6 +276,8 @@ pub struct StrictAudit<'a> {
     pub log: &'a DecisionLog,
     /// Trace id from `traceparent`, if any.
     pub trace_id: Option<String>,
+    /// The adapter and what it knows of the request.
+    pub via: Option<super::Via>,
     /// The policy set the decision ran on (for redaction; see [`LogEntry`]).
     pub policy_set: Option<std::sync::Arc<crate::plugin::PolicySet>>,
 }
@@ -283,6 +288,7 @@ impl crate::decide::PostDecision for StrictAudit<'_> {
             decision: decision.clone(),
             action: action.clone(),
             trace_id: self.trace_id.clone(),
+            via: self.via.clone(),
             policy_set: self.policy_set.clone(),
         };
         if let Err(failure) = self.log.submit_and_wait_blocking(entry) {
@@ -308,6 +314,8 @@ struct Record<'a> {
     obligations: &'a [Obligation],
     plugins: &'a [PluginEntry],
     elapsed_us: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a super::Via>,
     action: Value,
 }
 
@@ -362,6 +370,7 @@ pub fn encode(
         obligations,
         plugins,
         elapsed_us: d.elapsed_us,
+        via: entry.via.as_ref(),
         action,
     };
     serde_json::to_writer(&mut *out, &record)?;

@@ -22,9 +22,11 @@
 
 use super::decision_log::{DecisionLog, LogEntry, StrictAudit};
 use super::metrics::Metrics;
+use super::obligation_gate::{ObligationGate, Stages};
 use crate::Arbiter;
-use crate::decide::NoPostDecision;
+use crate::decide::{NoPostDecision, PostDecision};
 use crate::model::{Action, Decision};
+use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 
 /// No policy set has loaded yet: there is no decision to give.
@@ -37,6 +39,29 @@ pub struct NotReady;
 pub struct DecisionContext {
     /// The W3C trace id of the request, for the decision log.
     pub trace_id: Option<String>,
+    /// Which adapter asked, and what it knows about the request, for the decision log.
+    pub via: Option<Via>,
+    /// The obligation kinds the adapter carries out itself. `None`: it hands the
+    /// decision and its obligations to its caller (the HTTP API). `Some(kinds)`: an
+    /// allow or step-up with any other obligation is a deny ([`ObligationGate`]).
+    pub enforces: Option<&'static [&'static str]>,
+}
+
+/// Where a decision request came from, as the decision log records it (`"via"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Via {
+    /// The adapter: `mcp`.
+    pub adapter: &'static str,
+    /// The upstream the call goes to (the MCP gateway's `[[gateway.upstream]]` name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The JSON-RPC id of the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jsonrpc_id: Option<serde_json::Value>,
+    /// Where the agent id came from (`header:x-arbiter-agent`, `config`), and so how
+    /// far it can be trusted: asserted until verified identity plugs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// The decision service: shared by every adapter of one process, cheap to clone.
@@ -121,28 +146,46 @@ impl DecisionService {
         // generation), for the words of its settings that reasons may quote.
         let policy_set = Some(arbiter.policy_set());
         let log = &self.inner.log;
+        let gate = ObligationGate {
+            enforces: context.enforces.unwrap_or(&[]),
+        };
+        let gated = context.enforces.is_some();
         if log.is_strict() {
             let audit = StrictAudit {
                 log,
                 trace_id: context.trace_id,
+                via: context.via,
                 policy_set,
             };
-            let decision = arbiter.decide_validated(&action, &audit);
+            let decision = if gated {
+                arbiter.decide_validated(&action, &Stages(gate, audit))
+            } else {
+                arbiter.decide_validated(&action, &audit)
+            };
             self.count(&decision);
             return Ok(answer(&decision));
         }
-        let decision = arbiter.decide_validated(&action, &NoPostDecision);
+        let post: &dyn PostDecision = if gated { &gate } else { &NoPostDecision };
+        let decision = arbiter.decide_validated(&action, post);
         self.count(&decision);
         let answered = answer(&decision);
         if let Err(failure) = log.submit(LogEntry {
             decision,
             action,
             trace_id: context.trace_id,
+            via: context.via,
             policy_set,
         }) {
             tracing::debug!(error = %failure, "decision not logged");
         }
         Ok(answered)
+    }
+
+    /// What `action` would be decided, without recording it anywhere: not in the task
+    /// history, the decision log or the decision metrics. The MCP gateway previews each
+    /// listed tool this way to hide those a call would be denied.
+    pub fn preview(&self, action: &Action) -> Result<Decision, NotReady> {
+        Ok(self.arbiter()?.preview(action))
     }
 
     fn count(&self, decision: &Decision) {

@@ -21,6 +21,16 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.05, 0.1,
 ];
 
+/// The outcomes of a `tools/call` through the MCP gateway.
+pub const GATEWAY_OUTCOMES: [&str; 6] = [
+    "allow",
+    "deny",
+    "step-up",
+    "refused",
+    "unavailable",
+    "upstream-error",
+];
+
 /// Errors while setting up or encoding metrics (host faults).
 #[derive(Debug, thiserror::Error)]
 #[error("metrics: {0}")]
@@ -45,6 +55,8 @@ pub struct Metrics {
     generation: IntGauge,
     plugin_info: IntGaugeVec,
     http_errors: IntCounterVec,
+    gateway_calls: IntCounterVec,
+    gateway_upstream_errors: IntCounterVec,
     /// Decision-log records dropped because the queue was full.
     pub log_dropped: IntCounter,
     /// Decision-log records that could not be written.
@@ -112,6 +124,20 @@ impl Metrics {
             ),
             &["code"],
         )?;
+        let gateway_calls = IntCounterVec::new(
+            Opts::new(
+                "arbiter_gateway_tool_calls_total",
+                "MCP tools/call requests through the gateway, by upstream and outcome (allow: forwarded; deny; step-up; refused: bad request or identity; unavailable: no policy set; upstream-error: forwarded, the upstream failed).",
+            ),
+            &["upstream", "outcome"],
+        )?;
+        let gateway_upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "arbiter_gateway_upstream_errors_total",
+                "Upstream failures seen by the MCP gateway, by upstream and kind (unavailable, timeout, invalid-answer, exited).",
+            ),
+            &["upstream", "kind"],
+        )?;
         let log_dropped = IntCounter::new(
             "arbiter_decision_log_dropped_total",
             "Decision-log records dropped because the queue was full.",
@@ -132,6 +158,8 @@ impl Metrics {
         registry.register(Box::new(generation.clone()))?;
         registry.register(Box::new(plugin_info.clone()))?;
         registry.register(Box::new(http_errors.clone()))?;
+        registry.register(Box::new(gateway_calls.clone()))?;
+        registry.register(Box::new(gateway_upstream_errors.clone()))?;
         registry.register(Box::new(log_dropped.clone()))?;
         registry.register(Box::new(log_errors.clone()))?;
         registry.register(Box::new(log_written.clone()))?;
@@ -154,6 +182,8 @@ impl Metrics {
             generation,
             plugin_info,
             http_errors,
+            gateway_calls,
+            gateway_upstream_errors,
             log_dropped,
             log_errors,
             log_written,
@@ -215,6 +245,28 @@ impl Metrics {
     /// Counts an error answer.
     pub fn record_error(&self, code: &'static str) {
         self.http_errors.with_label_values(&[code]).inc();
+    }
+
+    /// Pre-creates the gateway's series for `upstream`, so dashboards see every
+    /// upstream and outcome before traffic.
+    pub fn register_upstream(&self, upstream: &str) {
+        for outcome in GATEWAY_OUTCOMES {
+            self.gateway_calls.with_label_values(&[upstream, outcome]);
+        }
+    }
+
+    /// Counts a `tools/call` through the gateway (`outcome` from [`GATEWAY_OUTCOMES`]).
+    pub fn record_gateway_call(&self, upstream: &str, outcome: &'static str) {
+        self.gateway_calls
+            .with_label_values(&[upstream, outcome])
+            .inc();
+    }
+
+    /// Counts an upstream failure.
+    pub fn record_upstream_error(&self, upstream: &str, kind: &'static str) {
+        self.gateway_upstream_errors
+            .with_label_values(&[upstream, kind])
+            .inc();
     }
 
     /// The text exposition of every metric.

@@ -7,6 +7,7 @@ mod config;
 pub mod decision_log;
 mod decision_service;
 mod metrics;
+pub mod obligation_gate;
 pub mod redaction;
 
 pub use config::{
@@ -17,6 +18,6 @@ pub use config::{
     Secret, ServerConfig, TokenSource,
 };
 pub use decision_log::{DecisionLog, LogEntry, LogFailure, StrictAudit, fail_closed};
-pub use decision_service::{DecisionContext, DecisionService, NotReady};
-pub use metrics::{LATENCY_BUCKETS, Metrics, MetricsError};
+pub use decision_service::{DecisionContext, DecisionService, NotReady, Via};
+pub use metrics::{GATEWAY_OUTCOMES, LATENCY_BUCKETS, Metrics, MetricsError};
 pub use redaction::REDACTED;

@@ -117,7 +117,14 @@ fn decide(settings: &Settings, action: &Action) -> Verdict {
             continue;
         }
         let name = echo(&rule.name);
-        match rule.check(action) {
+        // A listing preview has no arguments: the tool fits the intent if a rule names
+        // it; its constraints are checked on the real call.
+        let checked = if action.is_listing() {
+            Ok(())
+        } else {
+            rule.check(action)
+        };
+        match checked {
             Ok(()) => {
                 log::debug(&format!(
                     "intent `{intent}`: rule `{name}` matched tool `{tool}`"

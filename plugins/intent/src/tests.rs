@@ -620,3 +620,33 @@ fn reasons_are_bounded_and_quote_safe() {
     assert!(v.reason.len() <= 1024);
     assert_eq!(v.effect, Effect::Deny);
 }
+
+// ---------- listing previews (the MCP gateway's tools/list filter) ----------
+
+fn listing(intent: &str, server: &str, name: &str) -> Verdict {
+    let action = ActionBuilder::new()
+        .task("task-1", intent)
+        .tool(server, name)
+        .env(arbiter_guest::PHASE_KEY, arbiter_guest::PHASE_LIST)
+        .build();
+    run::<Intent>(example(), &action).unwrap()
+}
+
+#[test]
+fn a_listing_preview_judges_the_tool_not_its_missing_arguments() {
+    // The same empty arguments on a real call fail the path rule.
+    assert_deny(
+        &call("summarize-repo", "fs", "read_file", json!({})),
+        "/path",
+    );
+    assert_allow(&listing("summarize-repo", "fs", "read_file"));
+    assert_deny(
+        &listing("summarize-repo", "fs", "delete_file"),
+        "not allowed for intent",
+    );
+    // Step-up rules stay step-up: the tool is listed, its call will ask for approval.
+    assert_eq!(
+        listing("answer-billing-question", "payments", "create_refund").effect,
+        Effect::StepUp
+    );
+}

@@ -22,7 +22,7 @@ use crate::hot_swap::{PolicyWatcher, WatchError};
 use crate::service::{DecisionLog, DecisionService, Metrics, MetricsError, ServerConfig};
 use auth::BearerToken;
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -314,15 +314,8 @@ pub async fn serve_until(
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting,
-/// finishes in-flight requests and flushes the decision log.
-///
-/// Each connection is HTTP/1.1 with keep-alive, served by hyper with
-/// [`ServerSettings::header_read_timeout`]: a client that opens a connection and sends
-/// its headers slowly (or nothing at all, or nothing more after a response) is cut off
-/// then. At most [`ServerSettings::max_connections`] are served at once; at the limit
-/// the loop stops accepting until one closes, so new clients wait in the kernel's listen
-/// queue (and their connect may time out) rather than being refused: a burst slows down
-/// instead of failing, and held slots are freed by the timeouts.
+/// finishes in-flight requests and flushes the decision log. The accept loop and its
+/// bounds are [`super::listener::serve`]'s.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -330,77 +323,18 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let settings = state.settings();
-    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
-    let connections = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        // Take a slot before accepting, so that past the limit nothing more is accepted.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-            () = &mut shutdown => break,
-        };
-        // The semaphore is never closed; if it were, stop serving rather than go unbounded.
-        let Ok(slot) = slot else { break };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // The peer gave up before we accepted: nothing to serve, nothing wrong.
-                Err(e) if is_connection_error(&e) => continue,
-                Err(e) => {
-                    // Out of file descriptors, most often: wait for connections to close
-                    // instead of spinning or stopping the server.
-                    tracing::error!(error = %e, "cannot accept a connection; retrying in 1 s");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        () = &mut shutdown => break,
-                    }
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Answers are small and latency matters more than packet count.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        let router = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            // What `into_make_service_with_connect_info` would add: auth logs the peer.
-            request.extensions_mut().insert(ConnectInfo(peer));
-            // `Router` is always ready (its `poll_ready` returns `Ready`), so calling it
-            // directly keeps the tower contract.
-            let mut router = router.clone();
-            tower_service::Service::call(&mut router, request)
-        });
-        let connection =
-            connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Header timeouts and clients that hang up land here: routine, so debug.
-                tracing::debug!(%peer, error = %e, "connection closed with an error");
-            }
-            drop(slot);
-        });
-    }
-    state.begin_shutdown();
-    drop(listener);
-    tracing::info!("shutting down: no new connections, finishing in-flight requests");
-    connections.shutdown().await;
+    let limits = super::listener::ConnectionLimits {
+        header_read_timeout: settings.header_read_timeout,
+        max_connections: settings.max_connections,
+    };
+    let draining = state.clone();
+    super::listener::serve(listener, app, limits, shutdown, move || {
+        draining.begin_shutdown();
+    })
+    .await?;
     state.decision_log().flush().await;
     tracing::info!("decision log flushed; stopped");
     Ok(())
-}
-
-/// Accept errors that concern one connection only (the one the peer abandoned).
-fn is_connection_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-    )
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -3,6 +3,7 @@
 //! exit statuses.
 
 mod eval;
+mod gateway;
 mod inspect;
 mod keygen;
 mod serve;
@@ -46,6 +47,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run the HTTP decision server until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
+    /// Run the MCP gateway until SIGTERM or SIGINT: every `tools/call` to the
+    /// configured upstreams is decided before it is forwarded.
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Parses arguments and runs the command.
@@ -53,7 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server's operators want its lifecycle in the log; one-shot commands stay quiet.
     init_tracing(match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Gateway(_) => "info",
         _ => "warn",
     });
     let result = match cli.command {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Gateway(args) => gateway::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -20,6 +20,7 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     require_json(request.headers())?;
     let context = DecisionContext {
         trace_id: traceparent::trace_id(request.headers()),
+        ..DecisionContext::default()
     };
     let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;

@@ -1,0 +1,207 @@
+"""Scripted MCP client on the real Python `mcp` 2.3.0 SDK, driven by the gateway tests.
+
+Reads ONE JSON document from stdin, writes ONE JSON document to stdout (see README.md):
+
+    {"transport": {"kind": "http", "url": "http://127.0.0.1:P/mcp", "headers": {...}}
+                | {"kind": "stdio", "command": "python3", "args": [...], "env": {...}, "cwd": "..."},
+     "mode": "legacy" | "auto" | "2026-07-28",
+     "timeout": 30, "deadline": 120,
+     "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
+               {"op": "ping"}]}
+
+legacy      -> streamable_http_client / stdio_client + ClientSession.initialize()
+auto, pin   -> mcp.Client(transport, mode=..., cache=None)
+
+"timeout" (s) bounds each request (read_timeout_seconds); "deadline" (s) bounds the whole run.
+Exit code 0 when setup succeeded (individual steps may still have failed: see "ok"),
+1 on a fatal setup/connection failure (`{"fatal": {...}}`), 2 on a bad input document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+import warnings
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client, ClientSession, MCPError, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+# e.g. "ping is removed as of 2026-07-28": the step's outcome is recorded, stderr stays quiet.
+warnings.simplefilter("ignore", MCPDeprecationWarning)
+
+
+def error_json(e: BaseException, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error as the SDK surfaces it: class name, and code/message/data for MCPError."""
+    tb = traceback.format_exc() if doc and doc.get("debug") else None
+    # anyio task groups wrap errors; report the first leaf exception.
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    out: dict[str, Any] = {"class": type(e).__name__}
+    if tb:
+        out["traceback"] = tb
+    if isinstance(e, MCPError):
+        out["code"] = e.code
+        out["message"] = e.message
+        out["data"] = e.data
+    else:
+        out["message"] = str(e)
+    if tb:
+        out["traceback"] = out.pop("traceback")
+    return out
+
+
+def dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class SessionIdRecorder:
+    """httpx2 response hook: the low-level transport does not expose its session id, so
+    read `Mcp-Session-Id` off the HTTP responses."""
+
+    def __init__(self) -> None:
+        self.session_id: str | None = None
+
+    async def __call__(self, response: httpx2.Response) -> None:
+        sid = response.headers.get("mcp-session-id")
+        if sid:
+            self.session_id = sid
+
+
+async def connect(doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionIdRecorder) -> tuple[Any, str]:
+    """Open the transport and the session on `stack`; return (client, negotiated version)."""
+    transport = doc["transport"]
+    mode = doc.get("mode", "legacy")
+    timeout = float(doc.get("timeout", 30))
+    if transport["kind"] == "http":
+        http_client = httpx2.AsyncClient(
+            headers=transport.get("headers") or {},
+            # The SDK's own defaults (create_mcp_http_client): 30 s, 300 s SSE read.
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            event_hooks={"response": [recorder]},
+        )
+        await stack.enter_async_context(http_client)
+        # streamable_http_client(...) is itself a Transport (an async context manager
+        # yielding the stream pair), so it serves both ClientSession and Client.
+        make_transport = lambda: streamable_http_client(transport["url"], http_client=http_client)  # noqa: E731
+    elif transport["kind"] == "stdio":
+        params = StdioServerParameters(
+            command=transport["command"],
+            args=transport.get("args", []),
+            env=transport.get("env"),
+            cwd=transport.get("cwd"),
+        )
+        make_transport = lambda: stdio_client(params)  # noqa: E731
+    else:
+        raise ValueError(f"unknown transport kind {transport['kind']!r}")
+
+    if mode == "legacy":
+        read, write = await stack.enter_async_context(make_transport())
+        session = await stack.enter_async_context(ClientSession(read, write, read_timeout_seconds=timeout))
+        init = await session.initialize()
+        return session, init.protocol_version
+    # cache=None: Client caches tools/list by default, which would hide list filtering.
+    client = await stack.enter_async_context(
+        Client(make_transport(), mode=mode, cache=None, read_timeout_seconds=timeout)
+    )
+    return client, client.protocol_version
+
+
+async def run_step(client: Any, step: dict[str, Any], rec: dict[str, Any]) -> None:
+    op = step.get("op")
+    if op == "list_tools":
+        res = await client.list_tools()
+        rec["tools"] = [t.name for t in res.tools]
+        if step.get("full"):
+            rec["result"] = dump(res)
+    elif op == "call_tool":
+        events: list[dict[str, Any]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            events.append({"progress": progress, "total": total, "message": message})
+
+        want_progress = bool(step.get("progress"))
+        try:
+            res = await client.call_tool(
+                step["name"],
+                step.get("arguments") or {},
+                progress_callback=on_progress if want_progress else None,
+            )
+            rec["result"] = dump(res)
+        finally:
+            if want_progress:
+                rec["progress_events"] = len(events)
+                rec["progress"] = events
+    elif op == "ping":
+        await client.send_ping()
+    else:
+        raise ValueError(f"unknown op {op!r}")
+
+
+async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
+    recorder = SessionIdRecorder()
+    # No anyio.fail_after around the setup: the transports enter task groups, and a cancel
+    # scope must not be exited while a task group entered inside it is still open. Requests
+    # are bounded by read_timeout_seconds, the whole run by main()'s deadline.
+    async with AsyncExitStack() as stack:
+        try:
+            client, out["protocol_version"] = await connect(doc, stack, recorder)
+            out["session_id"] = recorder.session_id
+        except Exception as e:  # noqa: BLE001 - every setup failure is reported
+            out["fatal"] = error_json(e, doc)
+            return 1
+
+        for step in doc.get("steps", []):
+            rec: dict[str, Any] = {"op": step.get("op")}
+            if "name" in step:
+                rec["name"] = step["name"]
+            try:
+                await run_step(client, step, rec)
+                rec["ok"] = True
+            except Exception as e:  # noqa: BLE001 - a step failure is recorded, the script goes on
+                rec["ok"] = False
+                rec["error"] = error_json(e, doc)
+            out["steps"].append(rec)
+        out["session_id"] = recorder.session_id or out["session_id"]
+        # Leaving the stack ends the session: DELETE (http) / close the child's stdin (stdio).
+        try:
+            await stack.aclose()
+        except Exception as e:  # noqa: BLE001
+            out["close_error"] = error_json(e, doc)
+    return 0
+
+
+def main() -> None:
+    try:
+        doc = json.loads(sys.stdin.read())
+        if not isinstance(doc, dict) or "transport" not in doc:
+            raise ValueError("input must be a JSON object with a 'transport'")
+    except Exception as e:  # noqa: BLE001
+        fatal = {"class": type(e).__name__, "message": f"bad input: {e}"}
+        json.dump({"protocol_version": None, "session_id": None, "steps": [], "fatal": fatal}, sys.stdout)
+        sys.stdout.write("\n")
+        sys.exit(2)
+    out: dict[str, Any] = {"protocol_version": None, "session_id": None, "steps": []}
+
+    async def bounded() -> int:
+        with anyio.fail_after(float(doc.get("deadline", 120))):
+            return await run(doc, out)
+
+    try:
+        code = anyio.run(bounded)
+    except BaseException as e:  # noqa: BLE001 - last resort: still one JSON document
+        out["fatal"] = error_json(e)
+        code = 1
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// Scripted MCP client on the real TypeScript SDKs, driven by the gateway tests.
+//
+// Reads ONE JSON document from stdin, writes ONE JSON document to stdout (see README.md):
+//   {"transport": {"kind": "http", "url": "http://127.0.0.1:P/mcp", "headers": {...}}
+//               | {"kind": "stdio", "command": "python3", "args": [...], "env": {...}, "cwd": "..."},
+//    "sdk": "v1" | "v2",           v1 = @modelcontextprotocol/sdk 1.32.2 (legacy only),
+//                                  v2 = @modelcontextprotocol/client 2.4.0
+//    "mode": "legacy" | "auto" | "2026-07-28",
+//    "timeout": 30, "deadline": 120,   seconds: per request / whole run
+//    "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
+//              {"op": "ping"}, {"op": "terminate_session"}]}
+//
+// Exit code 0 when setup succeeded (steps may still have failed: see "ok"), 1 on a fatal
+// setup/connection failure (`{"fatal": {...}}`), 2 on a bad input document.
+
+const out = { protocol_version: null, session_id: null, steps: [] };
+let finished = false;
+
+function finish(code) {
+    if (finished) return;
+    finished = true;
+    process.stdout.write(JSON.stringify(out) + '\n', () => process.exit(code));
+}
+
+/** The error as the SDK surfaces it: class name, code, message, data. */
+function errorJson(e, debug) {
+    if (!(e instanceof Error)) return { class: typeof e, message: String(e) };
+    const o = { class: e.constructor?.name ?? e.name };
+    if (e.name && e.name !== o.class) o.name = e.name;
+    if (e.code !== undefined) o.code = e.code;
+    o.message = e.message;
+    if (e.data !== undefined) o.data = e.data;
+    if (typeof e.status === 'number') o.status = e.status;
+    // e.g. TypeError "fetch failed" with cause ECONNREFUSED.
+    if (e.cause instanceof Error) o.cause = { class: e.cause.constructor?.name ?? e.cause.name, code: e.cause.code, message: e.cause.message };
+    if (debug && e.stack) o.stack = e.stack;
+    return o;
+}
+
+async function readStdin() {
+    const chunks = [];
+    for await (const c of process.stdin) chunks.push(c);
+    return Buffer.concat(chunks).toString('utf8');
+}
+
+async function loadSdk(sdk) {
+    if (sdk === 'v1') {
+        const [{ Client }, { StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([
+            import('@modelcontextprotocol/sdk/client/index.js'),
+            import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+            import('@modelcontextprotocol/sdk/client/stdio.js'),
+        ]);
+        return { Client, StreamableHTTPClientTransport, StdioClientTransport };
+    }
+    if (sdk === 'v2') {
+        const [{ Client, StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([
+            import('@modelcontextprotocol/client'),
+            import('@modelcontextprotocol/client/stdio'),
+        ]);
+        return { Client, StreamableHTTPClientTransport, StdioClientTransport };
+    }
+    throw new Error(`unknown sdk ${JSON.stringify(sdk)} (v1 or v2)`);
+}
+
+async function main() {
+    let doc;
+    try {
+        doc = JSON.parse(await readStdin());
+        if (!doc || typeof doc !== 'object' || !doc.transport) throw new Error("input must be a JSON object with a 'transport'");
+        doc.sdk ??= 'v1';
+        doc.mode ??= 'legacy';
+        if (!['v1', 'v2'].includes(doc.sdk)) throw new Error(`unknown sdk ${JSON.stringify(doc.sdk)}`);
+        if (doc.sdk === 'v1' && doc.mode !== 'legacy') {
+            throw new Error(`sdk v1 (@modelcontextprotocol/sdk) has no version negotiation: only mode "legacy" (got ${JSON.stringify(doc.mode)})`);
+        }
+        if (!['legacy', 'auto'].includes(doc.mode) && !/^\d{4}-\d{2}-\d{2}$/.test(doc.mode)) {
+            throw new Error(`unknown mode ${JSON.stringify(doc.mode)}`);
+        }
+    } catch (e) {
+        out.fatal = { class: e.constructor?.name ?? 'Error', message: `bad input: ${e.message}` };
+        return finish(2);
+    }
+    const debug = !!doc.debug;
+    const timeoutMs = Math.round(1000 * (doc.timeout ?? 30));
+    setTimeout(() => {
+        out.fatal = { class: 'DeadlineExceeded', message: `run exceeded deadline of ${doc.deadline ?? 120}s` };
+        finish(1);
+    }, Math.round(1000 * (doc.deadline ?? 120))).unref();
+
+    let client;
+    let transport;
+    let negotiated = null;
+    try {
+        const sdk = await loadSdk(doc.sdk);
+        const t = doc.transport;
+        if (t.kind === 'http') {
+            transport = new sdk.StreamableHTTPClientTransport(new URL(t.url), {
+                requestInit: { headers: { ...(t.headers ?? {}) } },
+            });
+        } else if (t.kind === 'stdio') {
+            const params = { command: t.command, args: t.args ?? [] };
+            if (t.env) params.env = t.env;
+            if (t.cwd) params.cwd = t.cwd;
+            transport = new sdk.StdioClientTransport(params);
+            // v1's StdioClientTransport does not keep the negotiated version; Client.connect()
+            // calls transport.setProtocolVersion(v) when the transport has one.
+            if (typeof transport.setProtocolVersion !== 'function') {
+                transport.setProtocolVersion = (v) => {
+                    negotiated = v;
+                };
+            }
+        } else {
+            throw new Error(`unknown transport kind ${JSON.stringify(t.kind)}`);
+        }
+
+        const info = { name: `arbiter-test-ts-${doc.sdk}`, version: '1.0.0' };
+        if (doc.sdk === 'v1') {
+            client = new sdk.Client(info, { capabilities: {} });
+        } else {
+            const mode = doc.mode === 'legacy' || doc.mode === 'auto' ? doc.mode : { pin: doc.mode };
+            client = new sdk.Client(info, { capabilities: {}, versionNegotiation: { mode } });
+        }
+        await client.connect(transport, { timeout: timeoutMs });
+        out.protocol_version =
+            (typeof client.getNegotiatedProtocolVersion === 'function' ? client.getNegotiatedProtocolVersion() : undefined) ??
+            transport.protocolVersion ??
+            negotiated ??
+            null;
+        if (typeof client.getProtocolEra === 'function') out.protocol_era = client.getProtocolEra() ?? null;
+        out.session_id = transport.sessionId ?? null;
+    } catch (e) {
+        out.fatal = errorJson(e, debug);
+        try {
+            await client?.close();
+        } catch {
+            /* ignore */
+        }
+        return finish(1);
+    }
+
+    for (const step of doc.steps ?? []) {
+        const rec = { op: step.op };
+        if (step.name !== undefined) rec.name = step.name;
+        const opts = { timeout: timeoutMs };
+        let events = null;
+        try {
+            switch (step.op) {
+                case 'list_tools': {
+                    // v2 caches tools/list ('use'); always fetch so filtering is visible.
+                    const res =
+                        doc.sdk === 'v2' ? await client.listTools(undefined, { ...opts, cacheMode: 'refresh' }) : await client.listTools(undefined, opts);
+                    rec.tools = res.tools.map((x) => x.name);
+                    if (step.full) rec.result = res;
+                    break;
+                }
+                case 'call_tool': {
+                    if (step.progress) {
+                        events = [];
+                        opts.onprogress = (p) => events.push(p);
+                    }
+                    const params = { name: step.name, arguments: step.arguments ?? {} };
+                    // v1: callTool(params, resultSchema?, options?); v2: callTool(params, options?).
+                    const res = doc.sdk === 'v1' ? await client.callTool(params, undefined, opts) : await client.callTool(params, opts);
+                    rec.result = res;
+                    break;
+                }
+                case 'ping':
+                    await client.ping(opts);
+                    break;
+                case 'terminate_session':
+                    if (typeof transport.terminateSession !== 'function') throw new Error('transport has no terminateSession()');
+                    await transport.terminateSession();
+                    break;
+                default:
+                    throw new Error(`unknown op ${JSON.stringify(step.op)}`);
+            }
+            rec.ok = true;
+        } catch (e) {
+            rec.ok = false;
+            rec.error = errorJson(e, debug);
+        }
+        if (events) {
+            rec.progress_events = events.length;
+            rec.progress = events;
+        }
+        out.steps.push(rec);
+    }
+    out.session_id = transport.sessionId ?? out.session_id;
+    try {
+        await client.close();
+    } catch (e) {
+        out.close_error = errorJson(e, debug);
+    }
+    finish(0);
+}
+
+main().catch((e) => {
+    out.fatal = errorJson(e, true);
+    finish(1);
+});

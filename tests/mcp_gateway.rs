@@ -1,0 +1,867 @@
+//! The MCP gateway against real parts: the Python `mcp` SDK and the TypeScript SDKs
+//! (`@modelcontextprotocol/sdk` 1.x, `@modelcontextprotocol/client` 2.x) as clients, and
+//! as upstreams npm `server-everything` over Streamable HTTP, npm `server-filesystem`
+//! over stdio and a small Python `mcp` server over stdio and HTTP
+//! (`tests/mcp/servers/`), behind a real gateway on 127.0.0.1 with the reference
+//! plugins. The peers are installed by `scripts/install-mcp-test-deps.sh` (the test
+//! command runs it); the scripted clients are `tests/mcp/clients/`.
+//!
+//! Every denied call is checked twice: the client raised the SDK's error with the
+//! decision, and the upstream's own record of executed calls does not have it.
+
+use crate::common::{TEST_DEFAULTS, plugin_path, root, test_trust_absolute};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a scripted client may run.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
+
+fn mcp_dir() -> PathBuf {
+    root().join("tests/mcp")
+}
+
+fn python() -> PathBuf {
+    let path = mcp_dir().join(".venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/install-mcp-test-deps.sh` (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+fn node_modules() -> PathBuf {
+    let path = mcp_dir().join("node_modules/@modelcontextprotocol");
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/install-mcp-test-deps.sh` (the README's test command does)",
+        path.display()
+    );
+    mcp_dir().join("node_modules")
+}
+
+/// A port below the kernel's ephemeral range that is free now.
+fn free_port() -> u16 {
+    for _ in 0..200 {
+        let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-32000");
+}
+
+/// A peer process, killed when dropped.
+struct Peer {
+    child: Child,
+    port: u16,
+    /// Kept open: the HTTP peers exit when their stdin closes.
+    _stdin: Option<std::process::ChildStdin>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts an HTTP peer that prints `listening <port>`.
+fn http_peer(mut command: Command) -> Peer {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("peer did not start: {command:?}"));
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("peer said {line:?}"));
+    Peer {
+        child,
+        port,
+        _stdin: stdin,
+    }
+}
+
+fn py_http_server(call_log: &Path) -> Peer {
+    let mut command = Command::new(python());
+    command
+        .arg(mcp_dir().join("servers/py_server.py"))
+        .args(["http", "0", "--call-log"])
+        .arg(call_log);
+    http_peer(command)
+}
+
+fn everything_server() -> Peer {
+    node_modules();
+    let mut command = Command::new("node");
+    command
+        .arg(mcp_dir().join("servers/everything_http.mjs"))
+        .arg("0");
+    http_peer(command)
+}
+
+/// The policy of these tests: intent `mcp-demo` allows the harmless tools of each
+/// upstream, not `delete_everything`, `get-env` or `write_file`; the sensitivity plugin
+/// lets `post_message` reach `#reports` only, so once the task has read a record
+/// (labelled `restricted` by the gateway's config) a post elsewhere is denied.
+fn policy(dir: &Path, fs_root: &Path) -> String {
+    let intent = json!({"intents": {"mcp-demo": {"tools": [
+        {"tool": "*/echo"}, {"tool": "*/add"}, {"tool": "*/read_record"},
+        {"tool": "*/post_message"}, {"tool": "*/slow_count"},
+        {"tool": "everything/get-sum"}, {"tool": "everything/trigger-long-running-operation"},
+        {"tool": "fs/list_allowed_directories"},
+        {"tool": "fs/read_text_file", "path": {"argument": "/path", "roots": [fs_root.display().to_string()]}},
+        {"tool": "fs/list_directory", "path": {"argument": "/path", "roots": [fs_root.display().to_string()]}}
+    ]}}});
+    let sensitivity = json!({"egress": [
+        {"tool": "*/post_message", "kind": "channel", "destination": "/channel", "allowed": ["#reports"]}
+    ]});
+    std::fs::write(dir.join("intent.json"), intent.to_string()).unwrap();
+    std::fs::write(dir.join("sensitivity.json"), sensitivity.to_string()).unwrap();
+    format!(
+        "{TEST_DEFAULTS}{trust}\
+         [[plugin]]\nname = \"intent\"\npath = \"{intent_wasm}\"\nsettings_file = \"intent.json\"\n\
+         [[plugin]]\nname = \"sensitivity\"\npath = \"{sensitivity_wasm}\"\nsettings_file = \"sensitivity.json\"\n",
+        trust = test_trust_absolute(),
+        intent_wasm = plugin_path("intent").display(),
+        sensitivity_wasm = plugin_path("sensitivity").display(),
+    )
+}
+
+/// A gateway in this process, stopped when dropped.
+struct Gateway {
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<Result<(), arbiter_host::adapters::mcp::GatewayError>>>,
+}
+
+impl Gateway {
+    fn url(&self, upstream: &str) -> String {
+        format!("http://{}/mcp/{upstream}", self.addr)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("decisions.jsonl")
+    }
+
+    /// Stops the gateway (flushing its decision log) and returns the log's records.
+    fn stop(mut self) -> Vec<Value> {
+        self.shutdown();
+        std::fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let (Some(runtime), Some(done)) = (self.runtime.as_ref(), self.done.take()) {
+            runtime
+                .block_on(async { tokio::time::timeout(Duration::from_secs(30), done).await })
+                .expect("gateway stops within 30 s")
+                .unwrap()
+                .unwrap();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// A raw POST, for what the SDKs would never send.
+    fn post(&self, upstream: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .post(self.url(upstream))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_owned());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let runtime = self.runtime.as_ref().unwrap();
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
+    fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.addr);
+        self.runtime
+            .as_ref()
+            .unwrap()
+            .block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts a gateway with `upstreams` (TOML of `[[gateway.upstream]]` tables) over the
+/// test policy, with an unredacted decision log in its directory.
+fn gateway(upstreams: &str, fs_root: &Path, extra_gateway: &str) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{policy}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
+         [gateway]\n{timeout}{extra_gateway}\n{upstreams}",
+        timeout = if extra_gateway.contains("upstream_timeout_ms") {
+            ""
+        } else {
+            "upstream_timeout_ms = 20000\n"
+        },
+        policy = policy(dir.path(), fs_root),
+    );
+    let path = dir.path().join("arbiter.toml");
+    std::fs::write(&path, config).unwrap();
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = runtime.spawn(async move {
+        arbiter_host::adapters::mcp::serve_until(&path, Some(addr), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    // Ready once /readyz answers 200 (the policy set loads before the listener binds);
+    // a gateway that failed to start says why.
+    let ready = runtime.block_on(async {
+        for _ in 0..600 {
+            if done.is_finished() {
+                return false;
+            }
+            if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await
+                && r.status() == 200
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    if !ready && done.is_finished() {
+        let result = runtime.block_on(done).unwrap();
+        panic!("the gateway stopped: {result:?}");
+    }
+    assert!(ready, "gateway not ready within 60 s");
+    Gateway {
+        addr,
+        dir,
+        runtime: Some(runtime),
+        stop: Some(stop),
+        done: Some(done),
+    }
+}
+
+/// The headers of an agent working on task `task` with intent `mcp-demo`.
+fn agent_headers(task: &str) -> Value {
+    json!({
+        "x-arbiter-agent": "spiffe://example.org/agent/demo",
+        "x-arbiter-task": task,
+        "x-arbiter-intent": "mcp-demo",
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Sdk {
+    Python,
+    TsV1,
+    TsV2,
+}
+
+/// Runs a scripted SDK client and returns its report; it must have connected.
+fn run_client(sdk: Sdk, input: Value) -> Value {
+    let report = run_client_report(sdk, input);
+    assert!(
+        report.get("fatal").is_none(),
+        "{sdk:?} client failed to connect: {report}"
+    );
+    report
+}
+
+/// Runs a scripted SDK client and returns its report, connected or not.
+fn run_client_report(sdk: Sdk, mut input: Value) -> Value {
+    let mut command = match sdk {
+        Sdk::Python => {
+            let mut c = Command::new(python());
+            c.arg(mcp_dir().join("clients/py_client.py"));
+            c
+        }
+        Sdk::TsV1 | Sdk::TsV2 => {
+            node_modules();
+            let mut c = Command::new("node");
+            c.arg(mcp_dir().join("clients/ts_client.mjs"));
+            input["sdk"] = json!(if matches!(sdk, Sdk::TsV1) { "v1" } else { "v2" });
+            c
+        }
+    };
+    input["deadline"] = json!(CLIENT_DEADLINE.as_secs() - 10);
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let (out, err) = match rx.recv_timeout(CLIENT_DEADLINE) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("{sdk:?} client did not finish within {CLIENT_DEADLINE:?}: {input}");
+        }
+    };
+    let _ = child.wait();
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| {
+        panic!("{sdk:?} client output is not JSON ({e}): {out}\nstderr: {err}")
+    });
+    if report.get("fatal").is_some() {
+        eprintln!("{sdk:?} client stderr: {err}");
+    }
+    report
+}
+
+fn http_transport(url: &str, headers: Value) -> Value {
+    json!({"kind": "http", "url": url, "headers": headers})
+}
+
+fn step(report: &Value, index: usize) -> &Value {
+    &report["steps"][index]
+}
+
+/// The tool names a `list_tools` step saw.
+fn listed(step: &Value) -> Vec<String> {
+    assert_eq!(step["ok"], true, "{step}");
+    step["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The text of a successful `call_tool` step's first content item.
+fn result_text(step: &Value) -> String {
+    assert_eq!(step["ok"], true, "{step}");
+    step["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Asserts that a step failed with the SDK's protocol error carrying a decision.
+fn assert_denied(step: &Value, code: i64, reason: &str) -> String {
+    assert_eq!(step["ok"], false, "{step}");
+    let error = &step["error"];
+    assert!(
+        matches!(
+            error["class"].as_str(),
+            Some("MCPError" | "McpError" | "ProtocolError")
+        ),
+        "the SDK's protocol error: {step}"
+    );
+    assert_eq!(error["code"], code, "{step}");
+    let data = &error["data"];
+    assert!(data["reason"].as_str().unwrap().contains(reason), "{step}");
+    assert_eq!(data["identity"]["attestation"], "none", "{step}");
+    let id = data["decision_id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a decision id: {step}");
+    id
+}
+
+fn executed(call_log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(call_log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn executed_tools(call_log: &Path) -> Vec<String> {
+    executed(call_log)
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The steps every client runs against a Python upstream: list, an allowed call, a
+/// denied call, a streamed call, and the exfiltration chain.
+fn python_upstream_steps() -> Value {
+    json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "add", "arguments": {"a": 2, "b": 3}},
+        {"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}},
+        {"op": "call_tool", "name": "slow_count", "arguments": {"n": 3}, "progress": true},
+        {"op": "call_tool", "name": "post_message", "arguments": {"channel": "#ext-partners", "text": "hello"}},
+        {"op": "call_tool", "name": "read_record", "arguments": {"id": "c-1"}},
+        {"op": "call_tool", "name": "post_message", "arguments": {"channel": "#ext-partners", "text": "ACCT-12345678"}}
+    ])
+}
+
+/// What every client must have seen on a Python upstream; returns the denied
+/// decision ids.
+fn check_python_upstream(report: &Value, what: &str) -> Vec<String> {
+    let tools = listed(step(report, 0));
+    assert!(tools.contains(&"add".to_owned()), "{what}: {tools:?}");
+    assert!(
+        !tools.contains(&"delete_everything".to_owned()),
+        "{what}: a tool outside the intent is not listed: {tools:?}"
+    );
+    assert_eq!(result_text(step(report, 1)), "5", "{what}");
+    let denied = assert_denied(step(report, 2), -31001, "delete_everything");
+    let streamed = step(report, 3);
+    assert_eq!(result_text(streamed), "counted 3", "{what}");
+    assert_eq!(
+        streamed["progress_events"], 3,
+        "{what}: progress streamed: {streamed}"
+    );
+    assert_eq!(
+        result_text(step(report, 4)),
+        "posted to #ext-partners",
+        "{what}: before the task read anything sensitive"
+    );
+    assert!(result_text(step(report, 5)).contains("ACCT-"), "{what}");
+    let chain = assert_denied(step(report, 6), -31001, "restricted");
+    vec![denied, chain]
+}
+
+fn py_upstreams(py_port: u16) -> String {
+    let py = mcp_dir().join("servers/py_server.py");
+    format!(
+        "[[gateway.upstream]]\nname = \"py\"\nurl = \"http://127.0.0.1:{py_port}/mcp\"\n\
+         tool_labels = {{ read_record = [\"restricted\"] }}\n\
+         [[gateway.upstream]]\nname = \"pystdio\"\ncommand = [\"{python}\", \"{py}\", \"stdio\", \"--call-log\", \"{{LOG}}\"]\n\
+         tool_labels = {{ read_record = [\"restricted\"] }}\n",
+        python = python().display(),
+        py = py.display(),
+    )
+}
+
+#[test]
+fn sdk_clients_through_the_gateway_to_python_servers_over_http_and_stdio() {
+    let scratch = tempfile::tempdir().unwrap();
+    let http_log = scratch.path().join("http-calls.jsonl");
+    let stdio_log = scratch.path().join("stdio-calls.jsonl");
+    let py = py_http_server(&http_log);
+    let upstreams = py_upstreams(py.port).replace("{LOG}", &stdio_log.display().to_string());
+    let gw = gateway(&upstreams, scratch.path(), "");
+    let mut denied_ids = Vec::new();
+    let mut runs = 0;
+    for (sdk, mode, upstream, expected_version) in [
+        (Sdk::Python, "legacy", "py", "2025-11-25"),
+        (Sdk::TsV1, "legacy", "pystdio", "2025-11-25"),
+        (Sdk::TsV2, "auto", "py", "2026-07-28"),
+        (Sdk::Python, "auto", "pystdio", "2026-07-28"),
+    ] {
+        runs += 1;
+        let task = format!("task-{runs}");
+        let report = run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url(upstream), agent_headers(&task)),
+                   "mode": mode, "steps": python_upstream_steps()}),
+        );
+        let what = format!("{sdk:?} {mode} via {upstream}");
+        assert_eq!(
+            report["protocol_version"], expected_version,
+            "{what}: {report}"
+        );
+        if expected_version == "2025-11-25" {
+            assert!(
+                report["session_id"].as_str().is_some_and(|s| !s.is_empty()),
+                "{what}: {report}"
+            );
+        } else {
+            assert!(
+                report["session_id"].is_null(),
+                "{what}: no sessions in 2026-07-28"
+            );
+        }
+        denied_ids.extend(check_python_upstream(&report, &what));
+    }
+    // What ran on the servers: never a denied call.
+    for log in [&http_log, &stdio_log] {
+        let tools = executed_tools(log);
+        assert!(!tools.iter().any(|t| t == "delete_everything"), "{tools:?}");
+        let leaked = executed(log)
+            .iter()
+            .any(|c| c["arguments"]["text"] == "ACCT-12345678");
+        assert!(!leaked, "the exfiltrating post never reached the server");
+        assert_eq!(tools.iter().filter(|t| *t == "add").count(), 2, "{tools:?}");
+    }
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains("arbiter_gateway_tool_calls_total{outcome=\"deny\",upstream=\"py\"} 4"),
+        "{metrics}"
+    );
+    let records = gw.stop();
+    for id in &denied_ids {
+        let record = records
+            .iter()
+            .find(|r| r["decision_id"] == *id)
+            .unwrap_or_else(|| panic!("decision {id} is in the log"));
+        assert_eq!(record["effect"], "deny");
+        assert_eq!(record["via"]["adapter"], "mcp");
+        assert!(matches!(
+            record["via"]["upstream"].as_str(),
+            Some("py" | "pystdio")
+        ));
+        assert!(!record["via"]["jsonrpc_id"].is_null(), "{record}");
+        assert_eq!(record["via"]["identity"], "header:x-arbiter-agent");
+    }
+}
+
+#[test]
+fn sdk_clients_through_the_gateway_to_server_everything_and_server_filesystem() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fs_root = scratch.path().join("files");
+    std::fs::create_dir(&fs_root).unwrap();
+    std::fs::write(fs_root.join("notes.txt"), "quarterly notes").unwrap();
+    let everything = everything_server();
+    let filesystem = node_modules().join("@modelcontextprotocol/server-filesystem/dist/index.js");
+    let upstreams = format!(
+        "[[gateway.upstream]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         [[gateway.upstream]]\nname = \"fs\"\ncommand = [\"node\", \"{}\", \"{}\"]\n",
+        everything.port,
+        filesystem.display(),
+        fs_root.display()
+    );
+    let gw = gateway(&upstreams, &fs_root, "");
+    let everything_steps = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "echo", "arguments": {"message": "hi"}},
+        {"op": "call_tool", "name": "get-env", "arguments": {}},
+        {"op": "call_tool", "name": "trigger-long-running-operation", "arguments": {"duration": 0.3, "steps": 3}, "progress": true}
+    ]);
+    for (sdk, mode) in [
+        (Sdk::Python, "legacy"),
+        (Sdk::TsV1, "legacy"),
+        (Sdk::TsV2, "auto"),
+    ] {
+        let report = run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url("everything"), agent_headers("task-e")),
+                   "mode": mode, "steps": everything_steps}),
+        );
+        let what = format!("{sdk:?} {mode} via everything");
+        // server-everything speaks the handshake era only: an `auto` client falls back.
+        assert_eq!(report["protocol_version"], "2025-11-25", "{what}: {report}");
+        assert!(report["session_id"].as_str().is_some(), "{what}: {report}");
+        let tools = listed(step(&report, 0));
+        assert!(
+            tools.contains(&"echo".to_owned()) && tools.contains(&"get-sum".to_owned()),
+            "{what}: {tools:?}"
+        );
+        assert!(!tools.contains(&"get-env".to_owned()), "{what}: {tools:?}");
+        assert_eq!(result_text(step(&report, 1)), "Echo: hi", "{what}");
+        assert_denied(step(&report, 2), -31001, "get-env");
+        let streamed = step(&report, 3);
+        assert_eq!(streamed["ok"], true, "{what}: {streamed}");
+        assert_eq!(streamed["progress_events"], 3, "{what}: {streamed}");
+    }
+    let inside = fs_root.join("notes.txt").display().to_string();
+    let written = fs_root.join("planted.txt");
+    let fs_steps = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "read_text_file", "arguments": {"path": inside}},
+        {"op": "call_tool", "name": "read_text_file", "arguments": {"path": "/etc/passwd"}},
+        {"op": "call_tool", "name": "write_file", "arguments": {"path": written.display().to_string(), "content": "x"}}
+    ]);
+    for sdk in [Sdk::TsV1, Sdk::Python] {
+        let report = run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url("fs"), agent_headers("task-f")),
+                   "mode": "legacy", "steps": fs_steps}),
+        );
+        let what = format!("{sdk:?} via fs (stdio)");
+        assert!(
+            report["session_id"].as_str().is_some(),
+            "{what}: the gateway's session: {report}"
+        );
+        let tools = listed(step(&report, 0));
+        assert!(
+            tools.contains(&"read_text_file".to_owned()),
+            "{what}: {tools:?}"
+        );
+        assert!(
+            !tools.contains(&"write_file".to_owned()),
+            "{what}: {tools:?}"
+        );
+        assert_eq!(result_text(step(&report, 1)), "quarterly notes", "{what}");
+        assert_denied(step(&report, 2), -31001, "/etc/passwd");
+        assert_denied(step(&report, 3), -31001, "write_file");
+    }
+    assert!(!written.exists(), "the denied write never ran");
+    let records = gw.stop();
+    let fs_records: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["via"]["upstream"] == "fs")
+        .collect();
+    assert_eq!(
+        fs_records.len(),
+        6,
+        "every fs call is in the decision log: {records:#?}"
+    );
+}
+
+#[test]
+fn an_allowed_call_is_forwarded_with_the_redactions_its_decision_asks_for() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+    );
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), agent_headers("task-r")), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "echo", "arguments": {"message": format!("key {key}")}}]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "[REDACTED]", "{report}");
+    let calls = executed(&log);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        calls[0]["arguments"]["message"], "[REDACTED]",
+        "the server never saw the key"
+    );
+    let records = gw.stop();
+    assert_eq!(
+        records[0]["obligations"][0]["kind"], "redact",
+        "{records:#?}"
+    );
+}
+
+/// A JSON-RPC `tools/call` body.
+fn call_body(id: u64, tool: &str, arguments: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": arguments}})
+    .to_string()
+}
+
+#[test]
+fn bad_requests_get_the_spec_codes_and_are_never_forwarded() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "max_body_bytes = 4096\nallowed_origins = [\"https://console.example.com\"]",
+    );
+    let agent = [
+        ("x-arbiter-agent", "spiffe://example.org/agent/demo"),
+        ("x-arbiter-task", "task-b"),
+        ("x-arbiter-intent", "mcp-demo"),
+    ];
+    let modern: Vec<(&str, &str)> = agent
+        .iter()
+        .copied()
+        .chain([
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+        ])
+        .collect();
+    let code = |v: &Value| v["error"]["code"].as_i64().unwrap_or(0);
+
+    let (status, body) = gw.post("py", &agent, "{not json");
+    assert_eq!((status, code(&body)), (400, -32700), "{body}");
+    let (status, body) = gw.post("py", &agent, r#"{"id":1,"method":"tools/list"}"#);
+    assert_eq!((status, code(&body)), (400, -32600), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`jsonrpc` is missing")
+    );
+    let batch = format!("[{}]", call_body(1, "add", json!({"a": 1, "b": 1})));
+    let (status, body) = gw.post("py", &[("mcp-protocol-version", "2025-06-18")], &batch);
+    assert_eq!(
+        (status, code(&body)),
+        (400, -32600),
+        "batches were removed in 2025-06-18: {body}"
+    );
+    let (status, body) = gw.post("py", &[("mcp-protocol-version", "2025-03-26")], &batch);
+    assert_eq!(
+        (status, code(&body)),
+        (400, -32600),
+        "a batched tools/call is never relayed undecided: {body}"
+    );
+    let (status, body) = gw.post(
+        "py",
+        &[("mcp-protocol-version", "2099-01-01")],
+        &call_body(1, "add", json!({})),
+    );
+    assert_eq!((status, code(&body)), (400, -32022), "{body}");
+    assert!(
+        body["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+    // 2026-07-28: the headers must say what the body says.
+    let mut lying = modern.clone();
+    lying.push(("mcp-name", "add"));
+    let (status, body) = gw.post(
+        "py",
+        &lying,
+        &call_body(1, "delete_everything", json!({"confirm": true})),
+    );
+    assert_eq!((status, code(&body)), (400, -32020), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`add` but the body's `params.name` is `delete_everything`")
+    );
+    let (status, body) = gw.post("py", &modern, &call_body(1, "add", json!({})));
+    assert_eq!(
+        (status, code(&body)),
+        (400, -32020),
+        "missing Mcp-Name: {body}"
+    );
+    // What a decision needs.
+    let (status, body) = gw.post("py", &[], &call_body(1, "add", json!({"a": 1, "b": 1})));
+    assert_eq!((status, code(&body)), (200, -31004), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("header `x-arbiter-agent` is missing")
+    );
+    let (status, body) = gw.post("py", &agent, &json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":[1]}}).to_string());
+    assert_eq!((status, code(&body)), (200, -32602), "{body}");
+    // Transport bounds.
+    let big = call_body(1, "echo", json!({"message": "x".repeat(5000)}));
+    let (status, _) = gw.post("py", &agent, &big);
+    assert_eq!(status, 413);
+    let mut from_web = agent.to_vec();
+    from_web.push(("origin", "https://evil.example"));
+    let (status, _) = gw.post("py", &from_web, &call_body(1, "add", json!({})));
+    assert_eq!(status, 403);
+    let (status, body) = gw.post("nowhere", &agent, &call_body(1, "add", json!({})));
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("py, pystdio"),
+        "{body}"
+    );
+    assert!(
+        executed(&log).is_empty(),
+        "nothing reached the server: {:?}",
+        executed(&log)
+    );
+}
+
+#[test]
+fn a_dead_or_broken_upstream_gives_a_clear_error_and_nothing_runs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let garbage = scratch.path().join("garbage.sh");
+    std::fs::write(
+        &garbage,
+        "#!/bin/sh\nread line\necho 'this is not JSON-RPC'\nsleep 5\n",
+    )
+    .unwrap();
+    let upstreams = format!(
+        "[[gateway.upstream]]\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/mcp\"\n\
+         [[gateway.upstream]]\nname = \"missing\"\ncommand = [\"/nonexistent/mcp-server\"]\n\
+         [[gateway.upstream]]\nname = \"garbage\"\ncommand = [\"sh\", \"{}\"]\n",
+        garbage.display()
+    );
+    let gw = gateway(&upstreams, scratch.path(), "upstream_timeout_ms = 3000");
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})
+    .to_string();
+    for (upstream, status, code, needle) in [
+        ("down", 502, -31010, "upstream `down`"),
+        (
+            "missing",
+            502,
+            -31010,
+            "cannot start `/nonexistent/mcp-server`",
+        ),
+        // A stdio server's failure reaches the request in band, as a JSON-RPC error.
+        ("garbage", 200, -31010, "not JSON"),
+    ] {
+        let (got, body) = gw.post(upstream, &[], &init);
+        assert_eq!(got, status, "{upstream}: {body}");
+        assert_eq!(body["error"]["code"], code, "{upstream}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{upstream}: {message}");
+    }
+    // The SDK sees the same: a clear error, not a hang.
+    let report = run_client_report(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("down"), agent_headers("task-d")), "mode": "legacy",
+               "timeout": 10, "steps": []}),
+    );
+    assert!(
+        report["fatal"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("upstream `down`"),
+        "{report}"
+    );
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains(
+            "arbiter_gateway_upstream_errors_total{kind=\"unavailable\",upstream=\"down\"}"
+        ),
+        "{metrics}"
+    );
+}
