@@ -125,7 +125,12 @@ fn everything_server() -> Peer {
 /// lets `post_message` reach `#reports` only, so once the task has read a record
 /// (labelled `restricted` by the gateway's config) a post elsewhere is denied.
 fn policy(dir: &Path, fs_root: &Path) -> String {
-    let intent = json!({"intents": {"mcp-demo": {"tools": [
+    let intent = json!({"intents": {
+        "mcp-approval": {"tools": [
+            {"tool": "*/delete_everything", "effect": "step-up", "approver": "ops-approvers"},
+            {"tool": "*/add"}
+        ]},
+        "mcp-demo": {"tools": [
         {"tool": "*/echo"}, {"tool": "*/add"}, {"tool": "*/read_record"},
         {"tool": "*/post_message"}, {"tool": "*/slow_count"},
         {"tool": "everything/get-sum"}, {"tool": "everything/trigger-long-running-operation"},
@@ -215,6 +220,39 @@ impl Gateway {
         })
     }
 
+    /// A raw POST that also returns the answer's `Mcp-Session-Id`.
+    fn post_full(
+        &self,
+        upstream: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Option<String>, Value) {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .post(self.url(upstream))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_owned());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.runtime.as_ref().unwrap().block_on(async {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let session = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let text = response.text().await.unwrap();
+            (
+                status,
+                session,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+    }
+
     fn metrics(&self) -> String {
         let url = format!("http://{}/metrics", self.addr);
         self.runtime
@@ -233,9 +271,19 @@ impl Drop for Gateway {
 /// Starts a gateway with `upstreams` (TOML of `[[gateway.upstream]]` tables) over the
 /// test policy, with an unredacted decision log in its directory.
 fn gateway(upstreams: &str, fs_root: &Path, extra_gateway: &str) -> Gateway {
+    gateway_with_plugins(upstreams, fs_root, extra_gateway, "")
+}
+
+/// [`gateway`] with more plugins after the test policy's.
+fn gateway_with_plugins(
+    upstreams: &str,
+    fs_root: &Path,
+    extra_gateway: &str,
+    extra_plugins: &str,
+) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "{policy}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
+        "{policy}{extra_plugins}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
          [gateway]\n{timeout}{extra_gateway}\n{upstreams}",
         timeout = if extra_gateway.contains("upstream_timeout_ms") {
             ""
@@ -617,11 +665,15 @@ fn sdk_clients_through_the_gateway_to_server_everything_and_server_filesystem() 
         {"op": "call_tool", "name": "read_text_file", "arguments": {"path": "/etc/passwd"}},
         {"op": "call_tool", "name": "write_file", "arguments": {"path": written.display().to_string(), "content": "x"}}
     ]);
-    for sdk in [Sdk::TsV1, Sdk::Python] {
+    for (sdk, mode) in [
+        (Sdk::TsV1, "legacy"),
+        (Sdk::Python, "legacy"),
+        (Sdk::TsV2, "auto"),
+    ] {
         let report = run_client(
             sdk,
             json!({"transport": http_transport(&gw.url("fs"), agent_headers("task-f")),
-                   "mode": "legacy", "steps": fs_steps}),
+                   "mode": mode, "steps": fs_steps}),
         );
         let what = format!("{sdk:?} via fs (stdio)");
         assert!(
@@ -649,7 +701,7 @@ fn sdk_clients_through_the_gateway_to_server_everything_and_server_filesystem() 
         .collect();
     assert_eq!(
         fs_records.len(),
-        6,
+        9,
         "every fs call is in the decision log: {records:#?}"
     );
 }
@@ -864,4 +916,352 @@ fn a_dead_or_broken_upstream_gives_a_clear_error_and_nothing_runs() {
         ),
         "{metrics}"
     );
+}
+
+#[test]
+fn step_up_is_its_own_error_and_tool_error_style_reaches_the_model() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let upstreams = py_upstreams(py.port).replace("{LOG}", "/dev/null");
+    let approval = json!({
+        "x-arbiter-agent": "spiffe://example.org/agent/demo",
+        "x-arbiter-task": "task-s",
+        "x-arbiter-intent": "mcp-approval",
+    });
+    let steps = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}},
+        {"op": "call_tool", "name": "echo", "arguments": {"message": "outside this intent"}}
+    ]);
+    let gw = gateway(&upstreams, scratch.path(), "");
+    let report = run_client(
+        Sdk::TsV1,
+        json!({"transport": http_transport(&gw.url("py"), approval.clone()), "steps": steps}),
+    );
+    let tools = listed(step(&report, 0));
+    assert_eq!(
+        tools,
+        vec!["delete_everything", "add"],
+        "step-up tools stay listed"
+    );
+    let stepped = step(&report, 1);
+    assert_denied(stepped, -31002, "needs step-up");
+    assert_eq!(stepped["error"]["data"]["effect"], "step-up", "{stepped}");
+    assert_eq!(
+        stepped["error"]["data"]["approvers"],
+        json!(["ops-approvers"]),
+        "{stepped}"
+    );
+    assert_denied(step(&report, 2), -31001, "echo");
+    drop(gw);
+
+    let gw = gateway(&upstreams, scratch.path(), "denial = \"tool-error\"");
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), approval), "mode": "legacy", "steps": steps}),
+    );
+    for (index, effect) in [(1, "step-up"), (2, "deny")] {
+        let s = step(&report, index);
+        assert_eq!(s["ok"], true, "a tool error is a result: {s}");
+        assert_eq!(s["result"]["isError"], true, "{s}");
+        assert!(
+            s["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Arbiter: tool call"),
+            "{s}"
+        );
+        assert_eq!(
+            s["result"]["structuredContent"]["arbiter"]["effect"], effect,
+            "{s}"
+        );
+    }
+    assert!(executed(&log).is_empty(), "{:?}", executed(&log));
+}
+
+#[test]
+fn a_failing_plugin_denies_every_call_and_nothing_is_forwarded() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let upstreams = py_upstreams(py.port).replace("{LOG}", "/dev/null");
+    for behaviour in ["trap", "loop"] {
+        let plugin = format!(
+            "[[plugin]]\nname = \"broken\"\npath = \"{}\"\ntimeout_ms = 50\nsettings = {{ behaviour = \"{behaviour}\" }}\n",
+            plugin_path("misbehave").display()
+        );
+        let gw = gateway_with_plugins(&upstreams, scratch.path(), "", &plugin);
+        let report = run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(&gw.url("py"), agent_headers("task-x")), "mode": "legacy",
+                   "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": "add", "arguments": {"a": 1, "b": 2}}]}),
+        );
+        assert!(
+            listed(step(&report, 0)).is_empty(),
+            "{behaviour}: fail closed: {report}"
+        );
+        let outcome = if behaviour == "trap" {
+            "trap"
+        } else {
+            "timeout"
+        };
+        assert_denied(step(&report, 1), -31001, "broken");
+        let records = gw.stop();
+        assert_eq!(
+            records.len(),
+            1,
+            "{behaviour}: the call is logged, the previews are not: {records:#?}"
+        );
+        assert_eq!(records[0]["plugins"][2]["outcome"], outcome, "{records:#?}");
+    }
+    assert!(executed(&log).is_empty(), "{:?}", executed(&log));
+}
+
+#[test]
+fn a_policy_update_is_hot_swapped_and_a_bad_one_keeps_the_last_good_set() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+    );
+    let add = |gw: &Gateway| {
+        let body = call_body(9, "add", json!({"a": 1, "b": 2}));
+        let (_, answer) = gw.post(
+            "py",
+            &[
+                ("x-arbiter-agent", "spiffe://example.org/agent/demo"),
+                ("x-arbiter-task", "task-h"),
+                ("x-arbiter-intent", "mcp-demo"),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "add"),
+            ],
+            &body,
+        );
+        answer
+    };
+    let until = |gw: &Gateway, done: &dyn Fn(&Value) -> bool| {
+        for _ in 0..100 {
+            let answer = add(gw);
+            if done(&answer) {
+                return answer;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the policy did not change within 10 s");
+    };
+    // Stateless 2026-07-28 requests to the HTTP upstream: each one is decided alone.
+    let answer = add(&gw);
+    assert!(
+        answer.get("result").is_some() || answer["error"]["code"] != -31001,
+        "{answer}"
+    );
+    // A bad settings file is refused; the last good set keeps deciding.
+    let intent = gw.dir.path().join("intent.json");
+    let good = std::fs::read_to_string(&intent).unwrap();
+    std::fs::write(&intent, "{ not json").unwrap();
+    std::thread::sleep(
+        arbiter_host::watch::DEBOUNCE + arbiter_host::watch::SETTLE + Duration::from_millis(500),
+    );
+    let answer = add(&gw);
+    assert_ne!(
+        answer["error"]["code"], -31001,
+        "still the last good set: {answer}"
+    );
+    // A good update takes `add` out of the intent: denied from the next decision on.
+    std::fs::write(&intent, good.replace(r#"{"tool":"*/add"},"#, "")).unwrap();
+    let answer = until(&gw, &|a| a["error"]["code"] == -31001);
+    assert!(
+        answer["error"]["data"]["generation"].as_u64().unwrap() >= 2,
+        "{answer}"
+    );
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains("arbiter_reloads_total{result=\"failure\",trigger=\"watch\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn an_upstream_killed_mid_run_fails_clearly_and_denied_calls_stay_denied() {
+    let scratch = tempfile::tempdir().unwrap();
+    let http_log = scratch.path().join("http-calls.jsonl");
+    let stdio_log = scratch.path().join("stdio-calls.jsonl");
+    let py = py_http_server(&http_log);
+    let upstreams = py_upstreams(py.port).replace("{LOG}", &stdio_log.display().to_string());
+    let gw = gateway(&upstreams, scratch.path(), "upstream_timeout_ms = 5000");
+    // An SDK session on each upstream, then the upstream dies.
+    let headers = agent_headers("task-k");
+    // A session on the stdio upstream, held open (raw requests: the SDKs end theirs).
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, session, answer) = gw.post_full("pystdio", &[], &init.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let session = session.expect("a session id");
+    let in_session = [
+        ("x-arbiter-agent", "spiffe://example.org/agent/demo"),
+        ("x-arbiter-task", "task-k"),
+        ("x-arbiter-intent", "mcp-demo"),
+        ("mcp-protocol-version", "2025-11-25"),
+        ("mcp-session-id", session.as_str()),
+    ];
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        gw.post("pystdio", &in_session, &initialized.to_string()).0,
+        202
+    );
+    let (_, answer) = gw.post(
+        "pystdio",
+        &in_session,
+        &call_body(1, "add", json!({"a": 1, "b": 1})),
+    );
+    assert_eq!(answer["result"]["content"][0]["text"], "2", "{answer}");
+    drop(py);
+    let killed = Command::new("pkill")
+        .args(["-f", "--", &format!("--call-log {}", stdio_log.display())])
+        .status()
+        .unwrap();
+    assert!(
+        killed.success(),
+        "the stdio server's process was found and killed"
+    );
+    // The session's process is gone: a clear error, then the session is over.
+    let (status, answer) = gw.post(
+        "pystdio",
+        &in_session,
+        &call_body(2, "add", json!({"a": 2, "b": 2})),
+    );
+    let code = answer["error"]["code"].as_i64();
+    assert!(
+        (status == 200 && code == Some(-31010)) || (status == 404 && code == Some(-32600)),
+        "{status} {answer}"
+    );
+    let (status, _) = gw.post(
+        "pystdio",
+        &in_session,
+        &call_body(3, "add", json!({"a": 3, "b": 3})),
+    );
+    assert_eq!(status, 404, "the session ended with its process");
+    let steps = json!([
+        {"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}},
+        {"op": "call_tool", "name": "add", "arguments": {"a": 1, "b": 1}}
+    ]);
+    // HTTP upstream gone: the SDK cannot even start a session, and says why.
+    let report = run_client_report(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()), "mode": "legacy", "steps": steps}),
+    );
+    assert!(
+        report["fatal"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("upstream `py`"),
+        "{report}"
+    );
+    // Raw calls to the dead HTTP upstream: the denied one is still denied before anything
+    // is tried, the allowed one gets the upstream's failure.
+    let agent = [
+        ("x-arbiter-agent", "spiffe://example.org/agent/demo"),
+        ("x-arbiter-task", "task-k"),
+        ("x-arbiter-intent", "mcp-demo"),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let (status, answer) = gw.post(
+        "py",
+        &agent,
+        &call_body(1, "delete_everything", json!({"confirm": true})),
+    );
+    assert_eq!(
+        (status, answer["error"]["code"].as_i64()),
+        (200, Some(-31001)),
+        "{answer}"
+    );
+    let (status, answer) = gw.post("py", &agent, &call_body(2, "add", json!({"a": 1, "b": 1})));
+    assert_eq!(
+        (status, answer["error"]["code"].as_i64()),
+        (502, Some(-31010)),
+        "{answer}"
+    );
+    // The stdio server's process is gone: a new session starts a new one.
+    let report = run_client(
+        Sdk::TsV1,
+        json!({"transport": http_transport(&gw.url("pystdio"), headers), "steps": steps}),
+    );
+    assert_denied(step(&report, 0), -31001, "delete_everything");
+    assert_eq!(result_text(step(&report, 1)), "2", "{report}");
+    for log in [&http_log, &stdio_log] {
+        assert!(!executed_tools(log).iter().any(|t| t == "delete_everything"));
+    }
+}
+
+#[test]
+fn the_quick_start_runs_on_the_arbiter_gateway_binary_and_stops_on_sigterm() {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+        .args(["gateway", "--config"])
+        .arg(root().join("examples/mcp-gateway.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        let listening = line.contains("MCP gateway listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("MCP gateway listening")),
+        "{seen:#?}"
+    );
+    let mut input: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/mcp/quickstart-client.json")).unwrap(),
+    )
+    .unwrap();
+    input["transport"]["url"] = json!(format!("http://127.0.0.1:{port}/mcp/demo"));
+    let report = run_client(Sdk::Python, input);
+    assert!(!listed(step(&report, 0)).contains(&"delete_everything".to_owned()));
+    assert_eq!(result_text(step(&report, 1)), "5");
+    let denied = assert_denied(step(&report, 2), -31001, "not allowed for intent `demo`");
+    assert!(result_text(step(&report, 3)).contains("ACCT-"));
+    assert_denied(step(&report, 4), -31001, "restricted");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4, "one decision log line per call: {stdout}");
+    let record = records
+        .iter()
+        .find(|r| r["decision_id"] == denied.as_str())
+        .unwrap();
+    assert_eq!(record["via"]["upstream"], "demo");
 }

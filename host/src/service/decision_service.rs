@@ -43,7 +43,7 @@ pub struct DecisionContext {
     pub via: Option<Via>,
     /// The obligation kinds the adapter carries out itself. `None`: it hands the
     /// decision and its obligations to its caller (the HTTP API). `Some(kinds)`: an
-    /// allow or step-up with any other obligation is a deny ([`ObligationGate`]).
+    /// allow with any other obligation is a deny ([`ObligationGate`]).
     pub enforces: Option<&'static [&'static str]>,
 }
 

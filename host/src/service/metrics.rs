@@ -22,14 +22,7 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// The outcomes of a `tools/call` through the MCP gateway.
-pub const GATEWAY_OUTCOMES: [&str; 6] = [
-    "allow",
-    "deny",
-    "step-up",
-    "refused",
-    "unavailable",
-    "upstream-error",
-];
+pub const GATEWAY_OUTCOMES: [&str; 5] = ["allow", "deny", "step-up", "refused", "unavailable"];
 
 /// Errors while setting up or encoding metrics (host faults).
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +120,7 @@ impl Metrics {
         let gateway_calls = IntCounterVec::new(
             Opts::new(
                 "arbiter_gateway_tool_calls_total",
-                "MCP tools/call requests through the gateway, by upstream and outcome (allow: forwarded; deny; step-up; refused: bad request or identity; unavailable: no policy set; upstream-error: forwarded, the upstream failed).",
+                "MCP tools/call requests through the gateway, by upstream and outcome (allow: forwarded; deny; step-up; refused: bad request or identity headers; unavailable: no policy set). Upstream failures are counted in arbiter_gateway_upstream_errors_total.",
             ),
             &["upstream", "outcome"],
         )?;

@@ -1,6 +1,6 @@
 //! Obligations an adapter cannot carry out fail closed: an adapter that forwards calls
 //! (the MCP gateway) tells the service which obligation kinds it applies, and an allow
-//! or step-up carrying any other kind becomes a deny *in the pipeline*, before the task
+//! carrying any other kind becomes a deny *in the pipeline*, before the task
 //! history and the decision log record it. So the history, the log and the client all
 //! see the same answer, and no adapter rewrites a decision after the fact.
 
@@ -49,7 +49,9 @@ impl ObligationGate<'_> {
 
 impl PostDecision for ObligationGate<'_> {
     fn after_decision(&self, action: &Action, decision: &mut Decision) {
-        if decision.effect == DecisionEffect::Deny {
+        // Only an allow lets a call run. A step-up's obligations (`require-approval`)
+        // say how to complete it, and a deny's do not matter.
+        if decision.effect != DecisionEffect::Allow {
             return;
         }
         if let Some(reason) = self.refusal(action, decision) {
@@ -98,7 +100,73 @@ fn hide(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Obligation;
     use serde_json::json;
+
+    fn decision(effect: DecisionEffect, obligations: &[(&str, &str)]) -> Decision {
+        Decision {
+            decision_id: "d".to_owned(),
+            request_id: "r".to_owned(),
+            task_id: None,
+            time: String::new(),
+            effect,
+            reason: "because".to_owned(),
+            generation: 1,
+            obligations: obligations
+                .iter()
+                .map(|(kind, detail)| Obligation {
+                    kind: (*kind).to_owned(),
+                    detail: (*detail).to_owned(),
+                    plugin: "p".to_owned(),
+                })
+                .collect(),
+            plugins: Vec::new(),
+            elapsed_us: 0,
+        }
+    }
+
+    fn gated(effect: DecisionEffect, obligations: &[(&str, &str)]) -> Decision {
+        let action = crate::model::Action::from_json(
+            r#"{"request_id":"r","agent":{"id":"a"},"tool":{"server":"s","name":"t"},"arguments":{"body":"x"}}"#,
+        )
+        .unwrap();
+        let mut d = decision(effect, obligations);
+        ObligationGate {
+            enforces: &[REDACT, LOG],
+        }
+        .after_decision(&action, &mut d);
+        d
+    }
+
+    #[test]
+    fn an_allow_with_an_obligation_the_adapter_cannot_apply_is_a_deny() {
+        let d = gated(DecisionEffect::Allow, &[("redact", "/body"), ("log", "")]);
+        assert_eq!(d.effect, DecisionEffect::Allow, "{}", d.reason);
+        let d = gated(DecisionEffect::Allow, &[("max-ttl", "900")]);
+        assert_eq!(d.effect, DecisionEffect::Deny);
+        assert!(
+            d.reason
+                .contains("obligation `max-ttl` from plugin `p` cannot be carried out"),
+            "{}",
+            d.reason
+        );
+        assert!(d.obligations.is_empty());
+        let d = gated(DecisionEffect::Allow, &[("redact", "/nowhere")]);
+        assert_eq!(d.effect, DecisionEffect::Deny);
+        assert!(
+            d.reason
+                .contains("`/nowhere`, which is not in the arguments"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
+    fn a_step_up_keeps_its_approval_obligations() {
+        let d = gated(DecisionEffect::StepUp, &[("require-approval", "ops")]);
+        assert_eq!(d.effect, DecisionEffect::StepUp);
+        assert_eq!(d.obligations.len(), 1);
+    }
 
     #[test]
     fn redact_hides_the_value_or_everything_inside_it() {

@@ -30,6 +30,8 @@
 //! [[gateway.upstream]]
 //! name = "fs"
 //! command = ["mcp-server-filesystem", "/srv/data"]   # a stdio server, spawned per session
+//!                                 # (a program path with `/` is relative to this file;
+//!                                 # arguments are the program's, relative to `cwd`)
 //! env = { LOG_LEVEL = "info" }    # the child's environment besides PATH, HOME, LANG
 //! cwd = "/srv"                    # relative to this file
 //! max_sessions = 64               # children alive at once
@@ -481,6 +483,15 @@ impl GatewayConfig {
                         DEFAULT_IDLE_TIMEOUT_MS,
                         24 * 3_600_000,
                     )?;
+                    // A relative program path with a `/` is the config file's, like
+                    // every other path in it (a bare name is looked up in PATH).
+                    let mut command = command;
+                    if let Some(program) = command.first_mut()
+                        && program.contains('/')
+                        && Path::new(program.as_str()).is_relative()
+                    {
+                        *program = base.join(program.as_str()).display().to_string();
+                    }
                     Transport::Stdio {
                         command,
                         env: up.env,

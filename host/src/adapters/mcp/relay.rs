@@ -104,6 +104,12 @@ pub async fn http_answer(
         sse_headers(&mut response);
         return response;
     }
+    if relay.id.is_none() && status.is_success() {
+        // A notification or a client's answer: `202 Accepted`, nothing to check.
+        let mut response = Response::new(Body::new(answer.into_body()));
+        *response.status_mut() = status;
+        return with_headers(response);
+    }
     let body = match read_limited(answer.into_body(), relay.max_message_bytes).await {
         Ok(body) => body,
         Err(problem) => {
