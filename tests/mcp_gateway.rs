@@ -9,7 +9,7 @@
 //! Every denied call is checked twice: the client raised the SDK's error with the
 //! decision, and the upstream's own record of executed calls does not have it.
 
-use crate::common::{TEST_DEFAULTS, plugin_path, root, test_trust_absolute};
+use crate::common::{TEST_DEFAULTS, plugin_path, promtool_accepts, root, test_trust_absolute};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -133,6 +133,7 @@ fn policy(dir: &Path, fs_root: &Path) -> String {
         "mcp-demo": {"tools": [
         {"tool": "*/echo"}, {"tool": "*/add"}, {"tool": "*/read_record"},
         {"tool": "*/post_message"}, {"tool": "*/slow_count"},
+        {"tool": "*/unlock"}, {"tool": "*/bonus*"},
         {"tool": "everything/get-sum"}, {"tool": "everything/trigger-long-running-operation"},
         {"tool": "fs/list_allowed_directories"},
         {"tool": "fs/read_text_file", "path": {"argument": "/path", "roots": [fs_root.display().to_string()]}},
@@ -588,6 +589,7 @@ fn sdk_clients_through_the_gateway_to_python_servers_over_http_and_stdio() {
         assert_eq!(tools.iter().filter(|t| *t == "add").count(), 2, "{tools:?}");
     }
     let metrics = gw.metrics();
+    promtool_accepts(&metrics);
     assert!(
         metrics.contains("arbiter_gateway_tool_calls_total{outcome=\"deny\",upstream=\"py\"} 4"),
         "{metrics}"
@@ -824,6 +826,19 @@ fn bad_requests_get_the_spec_codes_and_are_never_forwarded() {
         (400, -32020),
         "missing Mcp-Name: {body}"
     );
+    // A tools/call without an id would be a notification nobody decides.
+    let notification = json!({"jsonrpc": "2.0", "method": "tools/call",
+        "params": {"name": "delete_everything", "arguments": {"confirm": true}}});
+    let (status, body) = gw.post("py", &agent, &notification.to_string());
+    assert_eq!((status, code(&body)), (400, -32600), "{body}");
+    // Duplicate keys: decided and forwarded as one reading of the body.
+    let twice = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":1},"name":"delete_everything"}}"#;
+    let (status, body) = gw.post("py", &agent, twice);
+    assert_eq!(
+        (status, code(&body)),
+        (200, -31001),
+        "the last key counts, as for the server: {body}"
+    );
     // What a decision needs.
     let (status, body) = gw.post("py", &[], &call_body(1, "add", json!({"a": 1, "b": 1})));
     assert_eq!((status, code(&body)), (200, -31004), "{body}");
@@ -869,8 +884,20 @@ fn a_dead_or_broken_upstream_gives_a_clear_error_and_nothing_runs() {
         "#!/bin/sh\nread line\necho 'this is not JSON-RPC'\nsleep 5\n",
     )
     .unwrap();
+    // Accepts connections and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming().take(4) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
     let upstreams = format!(
-        "[[gateway.upstream]]\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/mcp\"\n\
+        "[[gateway.upstream]]\nname = \"hung\"\nurl = \"http://127.0.0.1:{hung_port}/mcp\"\n\
+         [[gateway.upstream]]\nname = \"silent\"\ncommand = [\"sh\", \"-c\", \"while read line; do :; done\"]\n\
+         [[gateway.upstream]]\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/mcp\"\n\
          [[gateway.upstream]]\nname = \"missing\"\ncommand = [\"/nonexistent/mcp-server\"]\n\
          [[gateway.upstream]]\nname = \"garbage\"\ncommand = [\"sh\", \"{}\"]\n",
         garbage.display()
@@ -889,6 +916,8 @@ fn a_dead_or_broken_upstream_gives_a_clear_error_and_nothing_runs() {
         ),
         // A stdio server's failure reaches the request in band, as a JSON-RPC error.
         ("garbage", 200, -31010, "not JSON"),
+        ("hung", 504, -31012, "no answer within 3000 ms"),
+        ("silent", 504, -31012, "no answer within 3000 ms"),
     ] {
         let (got, body) = gw.post(upstream, &[], &init);
         assert_eq!(got, status, "{upstream}: {body}");
@@ -1264,4 +1293,147 @@ fn the_quick_start_runs_on_the_arbiter_gateway_binary_and_stops_on_sigterm() {
         .find(|r| r["decision_id"] == denied.as_str())
         .unwrap();
     assert_eq!(record["via"]["upstream"], "demo");
+}
+
+#[test]
+fn every_handshake_revision_keeps_its_session_and_version_headers_through_the_gateway() {
+    let scratch = tempfile::tempdir().unwrap();
+    let py = mcp_dir().join("servers/py_server.py");
+    let mut peers = Vec::new();
+    let mut upstreams = String::new();
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let tag = version.replace('-', "");
+        let mut command = Command::new(python());
+        command
+            .arg(&py)
+            .args(["http", "0", "--protocol-version", version, "--header-log"])
+            .arg(scratch.path().join(format!("headers-{tag}.jsonl")));
+        let peer = http_peer(command);
+        upstreams.push_str(&format!(
+            "[[gateway.upstream]]\nname = \"http{tag}\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+             [[gateway.upstream]]\nname = \"stdio{tag}\"\ncommand = [\"{}\", \"{}\", \"stdio\", \"--protocol-version\", \"{version}\"]\n",
+            peer.port,
+            python().display(),
+            py.display()
+        ));
+        peers.push(peer);
+    }
+    let gw = gateway(&upstreams, scratch.path(), "");
+    let steps = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "add", "arguments": {"a": 2, "b": 3}},
+        {"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}}
+    ]);
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let tag = version.replace('-', "");
+        for (sdk, mode, transport) in [
+            (Sdk::Python, "legacy", "http"),
+            (Sdk::TsV1, "legacy", "stdio"),
+            (Sdk::TsV2, "auto", "http"),
+            (Sdk::Python, "auto", "stdio"),
+        ] {
+            let upstream = format!("{transport}{tag}");
+            let report = run_client(
+                sdk,
+                json!({"transport": http_transport(&gw.url(&upstream), agent_headers(&format!("task-{tag}"))),
+                       "mode": mode, "steps": steps}),
+            );
+            let what = format!("{sdk:?} {mode} via {upstream}");
+            assert_eq!(report["protocol_version"], version, "{what}: {report}");
+            assert!(
+                report["session_id"].as_str().is_some_and(|s| s.len() >= 16),
+                "{what}: {report}"
+            );
+            assert!(
+                !listed(step(&report, 0)).contains(&"delete_everything".to_owned()),
+                "{what}"
+            );
+            assert_eq!(result_text(step(&report, 1)), "5", "{what}: {report}");
+            assert_denied(step(&report, 2), -31001, "delete_everything");
+        }
+        // What the HTTP upstream received: after `initialize`, the session and the
+        // negotiated version on every request, relayed by the gateway.
+        let log =
+            std::fs::read_to_string(scratch.path().join(format!("headers-{tag}.jsonl"))).unwrap();
+        let relayed: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let calls: Vec<&Value> = relayed
+            .iter()
+            .filter(|r| r["rpc"] == "tools/call")
+            .collect();
+        assert_eq!(calls.len(), 2, "only the allowed calls arrive: {log}");
+        for call in calls {
+            assert_eq!(call["headers"]["mcp-protocol-version"], version, "{call}");
+            assert!(
+                call["headers"]["mcp-session-id"].as_str().is_some(),
+                "{call}"
+            );
+        }
+    }
+    drop(peers);
+}
+
+#[test]
+fn a_list_changed_notification_leads_to_a_list_filtered_again() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+    );
+    for (i, (sdk, mode, upstream)) in [
+        (Sdk::Python, "legacy", "py"),
+        (Sdk::TsV1, "legacy", "pystdio"),
+        (Sdk::TsV2, "auto", "py"),
+        (Sdk::Python, "auto", "pystdio"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Tool names unique per run: an HTTP server keeps unlocked tools for its life.
+        // The intent allows `*/bonus*`, not `extra*`.
+        let (allowed, hidden) = (format!("bonus{i}"), format!("extra{i}"));
+        let mut steps = vec![json!({"op": "list_tools"})];
+        if mode == "auto" {
+            // 2026-07-28 has no unsolicited notifications: changes come on a listen stream.
+            steps.insert(0, json!({"op": "listen"}));
+        }
+        steps.extend([
+            json!({"op": "call_tool", "name": "unlock", "arguments": {"name": allowed}}),
+            json!({"op": "call_tool", "name": "unlock", "arguments": {"name": hidden}}),
+            json!({"op": "wait_list_changed", "count": 2, "timeout": 10}),
+            json!({"op": "list_tools"}),
+            json!({"op": "call_tool", "name": allowed}),
+            json!({"op": "call_tool", "name": hidden}),
+        ]);
+        let offset = usize::from(mode == "auto");
+        let report = run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url(upstream), agent_headers(&format!("task-l{i}"))),
+                   "mode": mode, "steps": steps}),
+        );
+        let what = format!("{sdk:?} {mode} via {upstream}");
+        let before = listed(step(&report, offset));
+        assert!(
+            report["list_changed_events"].as_u64().unwrap() >= 2,
+            "{what}: {report}"
+        );
+        let after = listed(step(&report, offset + 4));
+        assert!(!before.contains(&allowed), "{what}: {before:?}");
+        assert!(
+            after.contains(&allowed),
+            "{what}: filtered again: {after:?}"
+        );
+        assert_eq!(
+            result_text(step(&report, offset + 5)),
+            format!("unlocked tool {allowed} ran"),
+            "{what}"
+        );
+        assert!(!after.contains(&hidden), "{what}: {after:?}");
+        assert_denied(step(&report, offset + 6), -31001, &hidden);
+    }
 }

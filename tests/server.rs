@@ -1964,32 +1964,7 @@ async fn promtool_accepts_the_metrics() {
     }
     h.call(post_json("/v1/decide", "{")).await;
     let text = h.metrics().await;
-    let mut child = match std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => panic!(
-            "cannot run `promtool` ({e}): run `scripts/install-test-deps.sh` (Debian package `prometheus`)"
-        ),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {:?}\n{}{}\n--- metrics ---\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_accepts(&text);
 }
 
 /// 16 concurrent clients × 500 requests over real loopback HTTP: every response is

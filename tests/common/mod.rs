@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: where the built plugins are, configs.
 
 use arbiter_host::{Action, Arbiter, Config};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The workspace root.
@@ -136,4 +137,30 @@ pub fn action(request_id: &str, task: Option<&str>) -> Action {
         r#"{{"request_id":"{request_id}","agent":{{"id":"spiffe://test/agent"}},"tool":{{"server":"fs","name":"read_file"}},"arguments":{{"path":"/repo/a"}},"time":1767225600000{task}}}"#
     ))
     .unwrap()
+}
+
+/// `promtool check metrics` finds nothing to say about `text`.
+pub fn promtool_accepts(text: &str) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `promtool` ({e}): run `scripts/install-test-deps.sh`")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -7,7 +7,7 @@ Reads ONE JSON document from stdin, writes ONE JSON document to stdout (see READ
      "mode": "legacy" | "auto" | "2026-07-28",
      "timeout": 30, "deadline": 120,
      "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
-               {"op": "ping"}]}
+               {"op": "ping"}, {"op": "listen"}, {"op": "wait_list_changed", "count": 1, "timeout": 5}]}
 
 legacy      -> streamable_http_client / stdio_client + ClientSession.initialize()
 auto, pin   -> mcp.Client(transport, mode=..., cache=None)
@@ -15,6 +15,8 @@ auto, pin   -> mcp.Client(transport, mode=..., cache=None)
 "timeout" (s) bounds each request (read_timeout_seconds); "deadline" (s) bounds the whole run.
 Exit code 0 when setup succeeded (individual steps may still have failed: see "ok"),
 1 on a fatal setup/connection failure (`{"fatal": {...}}`), 2 on a bad input document.
+Every notifications/tools/list_changed the client receives is counted in the output's
+top-level "list_changed_events".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types
 from mcp import Client, ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
@@ -73,7 +76,27 @@ class SessionIdRecorder:
             self.session_id = sid
 
 
-async def connect(doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionIdRecorder) -> tuple[Any, str]:
+class NotificationCounter:
+    """message_handler for ClientSession/Client: counts notifications/tools/list_changed
+    (at 2026-07-28 those arrive on a `subscriptions/listen` stream and are teed here too)."""
+
+    def __init__(self, out: dict[str, Any]) -> None:
+        self.out = out  # out["list_changed_events"] stays current, even if the run is cut short
+        self.list_changed = 0
+        self.changed = anyio.Event()
+
+    async def __call__(self, message: Any) -> None:
+        if isinstance(message, mcp_types.ToolListChangedNotification):
+            self.list_changed += 1
+            self.out["list_changed_events"] = self.list_changed
+            self.changed.set()
+            self.changed = anyio.Event()
+        await anyio.lowlevel.checkpoint()
+
+
+async def connect(
+    doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionIdRecorder, counter: NotificationCounter
+) -> tuple[Any, str]:
     """Open the transport and the session on `stack`; return (client, negotiated version)."""
     transport = doc["transport"]
     mode = doc.get("mode", "legacy")
@@ -102,17 +125,21 @@ async def connect(doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionI
 
     if mode == "legacy":
         read, write = await stack.enter_async_context(make_transport())
-        session = await stack.enter_async_context(ClientSession(read, write, read_timeout_seconds=timeout))
+        session = await stack.enter_async_context(
+            ClientSession(read, write, read_timeout_seconds=timeout, message_handler=counter)
+        )
         init = await session.initialize()
         return session, init.protocol_version
     # cache=None: Client caches tools/list by default, which would hide list filtering.
     client = await stack.enter_async_context(
-        Client(make_transport(), mode=mode, cache=None, read_timeout_seconds=timeout)
+        Client(make_transport(), mode=mode, cache=None, read_timeout_seconds=timeout, message_handler=counter)
     )
     return client, client.protocol_version
 
 
-async def run_step(client: Any, step: dict[str, Any], rec: dict[str, Any]) -> None:
+async def run_step(
+    client: Any, step: dict[str, Any], rec: dict[str, Any], stack: AsyncExitStack, counter: NotificationCounter
+) -> None:
     op = step.get("op")
     if op == "list_tools":
         res = await client.list_tools()
@@ -139,18 +166,35 @@ async def run_step(client: Any, step: dict[str, Any], rec: dict[str, Any]) -> No
                 rec["progress"] = events
     elif op == "ping":
         await client.send_ping()
+    elif op == "listen":
+        # 2026-07-28 only (Client.listen; ClientSession has none): a subscriptions/listen
+        # stream for tools/list_changed, open until the run ends.
+        if not hasattr(client, "listen"):
+            raise ValueError("listen needs mode auto or 2026-07-28 (mcp.Client)")
+        sub = await stack.enter_async_context(client.listen(tools_list_changed=True))
+        rec["honored"] = dump(sub.honored)
+    elif op == "wait_list_changed":
+        # Wait until at least `count` list_changed notifications have arrived in total.
+        want = int(step.get("count", 1))
+        with anyio.move_on_after(float(step.get("timeout", 5))):
+            while counter.list_changed < want:
+                await counter.changed.wait()
+        rec["list_changed_events"] = counter.list_changed
+        if counter.list_changed < want:
+            raise TimeoutError(f"{counter.list_changed} list_changed notifications, wanted {want}")
     else:
         raise ValueError(f"unknown op {op!r}")
 
 
 async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
     recorder = SessionIdRecorder()
+    counter = NotificationCounter(out)
     # No anyio.fail_after around the setup: the transports enter task groups, and a cancel
     # scope must not be exited while a task group entered inside it is still open. Requests
     # are bounded by read_timeout_seconds, the whole run by main()'s deadline.
     async with AsyncExitStack() as stack:
         try:
-            client, out["protocol_version"] = await connect(doc, stack, recorder)
+            client, out["protocol_version"] = await connect(doc, stack, recorder, counter)
             out["session_id"] = recorder.session_id
         except Exception as e:  # noqa: BLE001 - every setup failure is reported
             out["fatal"] = error_json(e, doc)
@@ -161,7 +205,7 @@ async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
             if "name" in step:
                 rec["name"] = step["name"]
             try:
-                await run_step(client, step, rec)
+                await run_step(client, step, rec, stack, counter)
                 rec["ok"] = True
             except Exception as e:  # noqa: BLE001 - a step failure is recorded, the script goes on
                 rec["ok"] = False
@@ -186,7 +230,7 @@ def main() -> None:
         json.dump({"protocol_version": None, "session_id": None, "steps": [], "fatal": fatal}, sys.stdout)
         sys.stdout.write("\n")
         sys.exit(2)
-    out: dict[str, Any] = {"protocol_version": None, "session_id": None, "steps": []}
+    out: dict[str, Any] = {"protocol_version": None, "session_id": None, "list_changed_events": 0, "steps": []}
 
     async def bounded() -> int:
         with anyio.fail_after(float(doc.get("deadline", 120))):

@@ -9,12 +9,40 @@
 //    "mode": "legacy" | "auto" | "2026-07-28",
 //    "timeout": 30, "deadline": 120,   seconds: per request / whole run
 //    "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
-//              {"op": "ping"}, {"op": "terminate_session"}]}
+//              {"op": "ping"}, {"op": "terminate_session"},
+//              {"op": "listen"}, {"op": "wait_list_changed", "count": 1, "timeout": 5}]}
+//
+// Every notifications/tools/list_changed the client receives is counted in the output's
+// top-level "list_changed_events".
 //
 // Exit code 0 when setup succeeded (steps may still have failed: see "ok"), 1 on a fatal
 // setup/connection failure (`{"fatal": {...}}`), 2 on a bad input document.
 
-const out = { protocol_version: null, session_id: null, steps: [] };
+const out = { protocol_version: null, session_id: null, list_changed_events: 0, steps: [] };
+const listChangedWaiters = new Set();
+
+function onToolListChanged() {
+    out.list_changed_events += 1;
+    for (const w of listChangedWaiters) w();
+}
+
+/** Resolve true once `count` list_changed notifications have arrived in total, false after timeoutMs. */
+function waitListChanged(count, timeoutMs) {
+    return new Promise((resolve) => {
+        const check = () => {
+            if (out.list_changed_events < count) return;
+            listChangedWaiters.delete(check);
+            clearTimeout(timer);
+            resolve(true);
+        };
+        const timer = setTimeout(() => {
+            listChangedWaiters.delete(check);
+            resolve(false);
+        }, timeoutMs);
+        listChangedWaiters.add(check);
+        check();
+    });
+}
 let finished = false;
 
 function finish(code) {
@@ -46,12 +74,14 @@ async function readStdin() {
 
 async function loadSdk(sdk) {
     if (sdk === 'v1') {
-        const [{ Client }, { StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([
-            import('@modelcontextprotocol/sdk/client/index.js'),
-            import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
-            import('@modelcontextprotocol/sdk/client/stdio.js'),
-        ]);
-        return { Client, StreamableHTTPClientTransport, StdioClientTransport };
+        const [{ Client }, { StreamableHTTPClientTransport }, { StdioClientTransport }, { ToolListChangedNotificationSchema }] =
+            await Promise.all([
+                import('@modelcontextprotocol/sdk/client/index.js'),
+                import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+                import('@modelcontextprotocol/sdk/client/stdio.js'),
+                import('@modelcontextprotocol/sdk/types.js'),
+            ]);
+        return { Client, StreamableHTTPClientTransport, StdioClientTransport, ToolListChangedNotificationSchema };
     }
     if (sdk === 'v2') {
         const [{ Client, StreamableHTTPClientTransport }, { StdioClientTransport }] = await Promise.all([
@@ -91,6 +121,7 @@ async function main() {
     let client;
     let transport;
     let negotiated = null;
+    const subscriptions = [];
     try {
         const sdk = await loadSdk(doc.sdk);
         const t = doc.transport;
@@ -121,6 +152,11 @@ async function main() {
             const mode = doc.mode === 'legacy' || doc.mode === 'auto' ? doc.mode : { pin: doc.mode };
             client = new sdk.Client(info, { capabilities: {}, versionNegotiation: { mode } });
         }
+        // Count list_changed (before connect, so none is missed). v1 keys handlers by zod
+        // schema, v2 by method name. On a 2026-07-28 connection these notifications arrive
+        // only on a subscriptions/listen stream (op "listen"), dispatched to the same handler.
+        if (doc.sdk === 'v1') client.setNotificationHandler(sdk.ToolListChangedNotificationSchema, onToolListChanged);
+        else client.setNotificationHandler('notifications/tools/list_changed', onToolListChanged);
         await client.connect(transport, { timeout: timeoutMs });
         out.protocol_version =
             (typeof client.getNegotiatedProtocolVersion === 'function' ? client.getNegotiatedProtocolVersion() : undefined) ??
@@ -168,6 +204,22 @@ async function main() {
                 case 'ping':
                     await client.ping(opts);
                     break;
+                case 'listen': {
+                    // v2 on a 2026-07-28 connection only: client.listen() opens a subscriptions/listen
+                    // stream; it stays open until the run ends.
+                    if (typeof client.listen !== 'function') throw new Error('sdk v1 has no listen() (2026-07-28 only)');
+                    const sub = await client.listen({ toolsListChanged: true }, opts);
+                    subscriptions.push(sub);
+                    rec.honored = sub.honoredFilter;
+                    break;
+                }
+                case 'wait_list_changed': {
+                    const count = step.count ?? 1;
+                    const ok = await waitListChanged(count, Math.round(1000 * (step.timeout ?? 5)));
+                    rec.list_changed_events = out.list_changed_events;
+                    if (!ok) throw new Error(`${out.list_changed_events} list_changed notifications, wanted ${count}`);
+                    break;
+                }
                 case 'terminate_session':
                     if (typeof transport.terminateSession !== 'function') throw new Error('transport has no terminateSession()');
                     await transport.terminateSession();
@@ -187,6 +239,7 @@ async function main() {
         out.steps.push(rec);
     }
     out.session_id = transport.sessionId ?? out.session_id;
+    for (const sub of subscriptions) await sub.close().catch(() => {});
     try {
         await client.close();
     } catch (e) {

@@ -1,7 +1,7 @@
 """A small MCP server on the Python `mcp` 2.3.0 SDK (MCPServer), for the gateway tests.
 
-    python py_server.py stdio [--call-log PATH]
-    python py_server.py http PORT [--call-log PATH]
+    python py_server.py stdio [--call-log PATH] [--protocol-version V]
+    python py_server.py http PORT [--call-log PATH] [--protocol-version V] [--header-log PATH]
 
 http: Streamable HTTP on 127.0.0.1, path /mcp, stateful sessions (the SDK server is
 dual-era: legacy `initialize` sessions and 2026-07-28 `server/discover`). PORT 0 picks a
@@ -11,6 +11,16 @@ and on SIGTERM/SIGINT. In stdio mode stdout is the MCP channel; logs go to stder
 
 Every executed tool call appends one JSON line `{"tool": name, "arguments": {...}}` to the
 call log: `--call-log PATH`, else the file named by env var MCP_CALL_LOG, else nowhere.
+
+--protocol-version V (one of 2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25): a
+handshake-only server pinned to V. `initialize` is answered with exactly V whatever the
+client proposes, and the 2026-07-28 era is refused the way a handshake-only server
+refuses it (stdio: the SDK's handshake-only loop, `server/discover` gets a JSON-RPC
+error; http: HTTP 400 with a JSON-RPC error body), so `mode: auto` clients fall back to
+`initialize` and end up on V.
+
+--header-log PATH (http only; else env var MCP_HEADER_LOG): one JSON line per HTTP
+request, `{"http": "POST", "path": "/mcp", "rpc": "tools/call", "headers": {mcp-* ...}}`.
 """
 
 from __future__ import annotations
@@ -29,9 +39,14 @@ import sys
 import threading
 from typing import Any
 
+import mcp_types
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+from mcp.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 
 CALL_LOG: str | None = None
+HEADER_LOG: str | None = None
 
 # A fake "confidential" record: tests check whether this text (ACCT-12345678) leaks.
 RECORD_TEMPLATE = (
@@ -44,17 +59,29 @@ RECORD_TEMPLATE = (
 
 mcp = MCPServer("arbiter-py-test-server", version="1.0.0", log_level="WARNING")
 
+# MCPServer advertises `tools.listChanged: false` in the handshake era (it passes no
+# NotificationOptions); `unlock` does send notifications/tools/list_changed, so say so.
+# (At 2026-07-28 the SDK derives listChanged from `subscriptions/listen` being served.)
+_create_init_options = mcp._lowlevel_server.create_initialization_options
+mcp._lowlevel_server.create_initialization_options = lambda notification_options=None, *a, **kw: (  # type: ignore[method-assign]
+    _create_init_options(notification_options or NotificationOptions(tools_changed=True), *a, **kw)
+)
 
-def log_call(tool: str, arguments: dict[str, Any]) -> None:
-    if not CALL_LOG:
+
+def append_line(path: str | None, record: dict[str, Any]) -> None:
+    if not path:
         return
-    line = json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True) + "\n"
-    # One write per line with O_APPEND, so concurrent calls don't interleave.
-    fd = os.open(CALL_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    line = json.dumps(record, sort_keys=True) + "\n"
+    # One write per line with O_APPEND, so concurrent writers don't interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
         os.close(fd)
+
+
+def log_call(tool: str, arguments: dict[str, Any]) -> None:
+    append_line(CALL_LOG, {"tool": tool, "arguments": arguments})
 
 
 @mcp.tool()
@@ -102,6 +129,124 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+@mcp.tool()
+async def unlock(name: str, ctx: Context, channel: str = "request") -> str:
+    """Register a new tool `name` at run time and announce it with notifications/tools/list_changed.
+
+    channel (handshake era only): "request" sends the notification on this call's own
+    response stream (HTTP: the POST's SSE stream, before the result), "standalone" on the
+    session's standalone channel (HTTP: the GET SSE stream; dropped if none is open). At
+    2026-07-28 change notifications reach only `subscriptions/listen` streams, so there the
+    event is published on the server's subscription bus instead.
+    """
+    log_call("unlock", {"name": name, "channel": channel})
+    if channel not in ("request", "standalone"):
+        raise ValueError('channel must be "request" or "standalone"')
+    if mcp._tool_manager.get_tool(name) is None:
+
+        def unlocked() -> str:
+            log_call(name, {})
+            return f"unlocked tool {name} ran"
+
+        mcp.add_tool(unlocked, name=name, description=f"Tool unlocked at run time by unlock({name!r}).")
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        await ctx.notify_tools_changed()
+    elif channel == "request":
+        await ctx.session.send_notification(
+            mcp_types.ToolListChangedNotification(), related_request_id=ctx.request_context.request_id
+        )
+    else:
+        await ctx.session.send_tool_list_changed()
+    return f"unlocked {name}"
+
+
+def pin_protocol_version(version: str) -> None:
+    """Make this a handshake-only server on `version` (monkeypatches mcp 2.3.0 internals)."""
+    import mcp.server.lowlevel.server as lowlevel
+    import mcp.server.streamable_http_manager as shttp_manager
+    from mcp.server.runner import ServerRunner, serve_loop
+
+    # 1. ServerRunner._negotiate_initialize (a staticmethod) picks the version for both the
+    #    InitializeResult and the connection state: the requested one if it is in
+    #    HANDSHAKE_PROTOCOL_VERSIONS, else 2025-11-25. Answer `version` instead, always.
+    original = ServerRunner._negotiate_initialize
+
+    def negotiate(params: Any) -> tuple[Any, str]:
+        init, _ = original(params)
+        return init, version
+
+    ServerRunner._negotiate_initialize = staticmethod(negotiate)  # type: ignore[method-assign]
+
+    # 2. stdio: Server.run drives serve_dual_era_loop (a first request carrying the
+    #    2026-07-28 `_meta` envelope opens a modern connection). serve_loop is the SDK's
+    #    handshake-only loop, with the same signature: there `server/discover` is answered
+    #    with a JSON-RPC error and the connection stays open for `initialize`.
+    lowlevel.serve_dual_era_loop = serve_loop  # type: ignore[assignment]
+
+    # 3. http: the session manager routes any MCP-Protocol-Version header outside
+    #    HANDSHAKE_PROTOCOL_VERSIONS to the modern entry. Refuse it instead, as mcp 1.x's
+    #    transport did: HTTP 400 with a JSON-RPC error body (-32600).
+    async def refuse_modern(_app: Any, _security: Any, _json: bool, _state: Any, scope: Any, receive: Any, send: Any) -> None:
+        pv = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), "")
+        await shttp_manager._error_response(
+            f"Bad Request: Unsupported protocol version: {pv}. Supported versions: {version}", 400
+        )(scope, receive, send)
+
+    shttp_manager.handle_modern_request = refuse_modern  # type: ignore[assignment]
+
+
+class HeaderLog:
+    """ASGI middleware: one JSON line per HTTP request with its method, path, JSON-RPC
+    method(s) and mcp-* headers. POST lines are written once the body has been read."""
+
+    def __init__(self, app: Any, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rec: dict[str, Any] = {
+            "http": scope["method"],
+            "path": scope["path"],
+            "headers": {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in scope["headers"]
+                if k.lower().startswith(b"mcp-")
+            },
+        }
+        if scope["method"] != "POST":
+            append_line(self.path, rec)
+            return await self.app(scope, receive, send)
+        body = bytearray()
+        logged = False
+
+        async def receive_logged() -> Any:
+            nonlocal logged
+            message = await receive()
+            if message["type"] == "http.request" and not logged:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    logged = True
+                    rec["rpc"] = rpc_methods(bytes(body))
+                    append_line(self.path, rec)
+            return message
+
+        await self.app(scope, receive_logged, send)
+        if not logged:
+            append_line(self.path, rec)
+
+
+def rpc_methods(body: bytes) -> Any:
+    """The JSON-RPC method of a request/notification, "response" for a response, a list for a batch."""
+    try:
+        msg = json.loads(body)
+    except ValueError:
+        return None
+    one = lambda m: m.get("method", "response") if isinstance(m, dict) else None  # noqa: E731
+    return [one(m) for m in msg] if isinstance(msg, list) else one(msg)
+
+
 def bind_socket(port: int) -> socket.socket:
     """Bind 127.0.0.1:port; port 0 tries random ports in 20000-32767 (the kernel's own
     ephemeral range starts at 32768, which this workplace does not allow)."""
@@ -130,6 +275,8 @@ async def serve_http(port: int) -> None:
     import uvicorn
 
     app = mcp.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+    if HEADER_LOG:
+        app = HeaderLog(app, HEADER_LOG)
     sock = bind_socket(port)
     actual = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
@@ -181,13 +328,18 @@ async def serve_http(port: int) -> None:
 
 
 def main() -> None:
-    global CALL_LOG
+    global CALL_LOG, HEADER_LOG
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("transport", choices=["stdio", "http"])
     ap.add_argument("port", nargs="?", type=int, default=0)
     ap.add_argument("--call-log", default=None)
+    ap.add_argument("--header-log", default=None)
+    ap.add_argument("--protocol-version", choices=HANDSHAKE_PROTOCOL_VERSIONS, default=None)
     args = ap.parse_args()
     CALL_LOG = args.call_log or os.environ.get("MCP_CALL_LOG") or None
+    HEADER_LOG = args.header_log or os.environ.get("MCP_HEADER_LOG") or None
+    if args.protocol_version:
+        pin_protocol_version(args.protocol_version)
     if args.transport == "stdio":
         mcp.run("stdio")
     else:

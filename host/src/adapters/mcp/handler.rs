@@ -175,6 +175,20 @@ async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Respon
             &refusal.body(id),
         );
     }
+    if let Kind::Notification { method } = &kind
+        && !method.starts_with("notifications/")
+    {
+        // `tools/call` without an id would otherwise be relayed undecided, and a lenient
+        // server might run it. MCP's notifications are all `notifications/…`.
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            None,
+            jsonrpc::INVALID_REQUEST,
+            &format!(
+                "`{method}` is a request and needs an `id`; only `notifications/…` methods are sent without one"
+            ),
+        );
+    }
     match &kind {
         Kind::Request { id, method } if method == "tools/call" => {
             tools_call(
@@ -184,7 +198,6 @@ async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Respon
                 revision,
                 message.clone(),
                 id.clone(),
-                body,
             )
             .await
         }
@@ -254,6 +267,16 @@ async fn batch(
             );
         }
         let method = item.get("method").and_then(Value::as_str);
+        if let (Some(method), None) = (method, item.get("id"))
+            && !method.starts_with("notifications/")
+        {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                &format!("`{method}` is a request and needs an `id`"),
+            );
+        }
         if matches!(method, Some("tools/call" | "tools/list" | "initialize")) {
             return refuse(
                 StatusCode::BAD_REQUEST,
@@ -341,7 +364,6 @@ enum Verdict {
     Forward(Vec<String>),
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn tools_call(
     gateway: &Arc<Gateway>,
     route: &Route,
@@ -349,7 +371,6 @@ async fn tools_call(
     revision: Revision,
     mut message: Value,
     id: Value,
-    body: Bytes,
 ) -> Response {
     let upstream = route.config.name.as_str();
     let (tool, arguments) = match call::target(&message) {
@@ -447,17 +468,16 @@ async fn tools_call(
         .service
         .metrics()
         .record_gateway_call(upstream, "allow");
-    let body = if redactions.is_empty() {
-        body
-    } else {
-        if let Some(arguments) = message.pointer_mut("/params/arguments") {
-            for pointer in &redactions {
-                // The obligation gate checked every pointer resolves.
-                redact(arguments, pointer);
-            }
+    if let Some(arguments) = message.pointer_mut("/params/arguments") {
+        for pointer in &redactions {
+            // The obligation gate checked every pointer resolves.
+            redact(arguments, pointer);
         }
-        Bytes::from(message.to_string())
-    };
+    }
+    // Forwarded as the gateway parsed it, never as the client wrote it: a body with
+    // duplicate keys (`"name":"add","name":"rm"`) or other text that parsers read
+    // differently reaches the server as exactly the call that was decided.
+    let body = Bytes::from(message.to_string());
     let kind = Kind::Request {
         id,
         method: "tools/call".to_owned(),

@@ -367,6 +367,7 @@ impl Child {
             };
             match pending {
                 Some(p) => {
+                    restore_subscription_id(&mut message, "/result/_meta", id, &p.original);
                     if let Some(object) = message.as_object_mut() {
                         object.insert("id".to_owned(), p.original);
                     }
@@ -380,15 +381,26 @@ impl Child {
             }
             return;
         }
-        // A server request or notification: to the request in flight, else the GET stream.
+        // A server request or notification: to the request it names (a 2026-07-28
+        // `subscriptions/listen` stream tags its frames with the listen request's id),
+        // else to the request in flight, else to the GET stream.
+        let subscription = message
+            .pointer(&format!("/params/_meta/{}", SUBSCRIPTION_ID_POINTER))
+            .and_then(Value::as_u64);
         let target = {
             let routes = self.routes();
-            routes
-                .latest
-                .and_then(|id| routes.pending.get(&id))
-                .or_else(|| routes.pending.values().next())
-                .map(|p| p.tx.clone())
-                .or_else(|| routes.listener.clone())
+            let named = subscription.and_then(|id| routes.pending.get(&id).map(|p| (id, p)));
+            if let Some((id, p)) = named {
+                restore_subscription_id(&mut message, "/params/_meta", id, &p.original);
+                Some(p.tx.clone())
+            } else {
+                routes
+                    .latest
+                    .and_then(|id| routes.pending.get(&id))
+                    .or_else(|| routes.pending.values().next())
+                    .map(|p| p.tx.clone())
+                    .or_else(|| routes.listener.clone())
+            }
         };
         let server_request = message.get("id").cloned();
         let delivered = match target {
@@ -444,6 +456,19 @@ impl Child {
                 let _ = self.stdin.try_send(line);
             }
         }
+    }
+}
+
+/// The `_meta` key of 2026-07-28 that ties a listen stream's frames to its request, as a
+/// JSON-pointer segment (`/` escaped as `~1`).
+const SUBSCRIPTION_ID_POINTER: &str = "io.modelcontextprotocol~1subscriptionId";
+
+/// A frame tagged with the gateway's id of a request gets the client's id back.
+fn restore_subscription_id(message: &mut Value, meta: &str, ours: u64, original: &Value) {
+    if let Some(slot) = message.pointer_mut(&format!("{meta}/{SUBSCRIPTION_ID_POINTER}"))
+        && slot.as_u64() == Some(ours)
+    {
+        *slot = original.clone();
     }
 }
 
