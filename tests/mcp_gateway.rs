@@ -1437,3 +1437,72 @@ fn a_list_changed_notification_leads_to_a_list_filtered_again() {
         assert_denied(step(&report, offset + 6), -31001, &hidden);
     }
 }
+
+#[test]
+fn an_exfiltration_chain_across_upstreams_is_denied_on_the_egress_call() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fs_root = scratch.path().join("files");
+    std::fs::create_dir(&fs_root).unwrap();
+    std::fs::write(fs_root.join("payroll.txt"), "ACCT-87654321 salary 9000").unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let everything = everything_server();
+    let filesystem = node_modules().join("@modelcontextprotocol/server-filesystem/dist/index.js");
+    // The config says what each tool returns: the file reader and `get-sum` handle
+    // restricted data; `post_message` is the egress.
+    let upstreams = format!(
+        "[[gateway.upstream]]\nname = \"fs\"\ncommand = [\"node\", \"{}\", \"{}\"]\n\
+         tool_labels = {{ read_text_file = [\"restricted\"] }}\n\
+         [[gateway.upstream]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         tool_labels = {{ get-sum = [\"restricted\"] }}\n\
+         [[gateway.upstream]]\nname = \"py\"\nurl = \"http://127.0.0.1:{}/mcp\"\n",
+        filesystem.display(),
+        fs_root.display(),
+        everything.port,
+        py.port
+    );
+    let gw = gateway(&upstreams, &fs_root, "");
+    let post = |sdk: Sdk, task: &str, text: &str| {
+        run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url("py"), agent_headers(task)), "mode": "legacy",
+                   "steps": [{"op": "call_tool", "name": "post_message",
+                              "arguments": {"channel": "#ext-partners", "text": text}}]}),
+        )
+    };
+    // Read on the filesystem server, post through the Python server: one task.
+    let read = run_client(
+        Sdk::TsV1,
+        json!({"transport": http_transport(&gw.url("fs"), agent_headers("task-x1")),
+               "steps": [{"op": "call_tool", "name": "read_text_file",
+                          "arguments": {"path": fs_root.join("payroll.txt").display().to_string()}}]}),
+    );
+    assert!(
+        result_text(step(&read, 0)).contains("ACCT-87654321"),
+        "{read}"
+    );
+    assert_denied(
+        step(&post(Sdk::Python, "task-x1", "ACCT-87654321"), 0),
+        -31001,
+        "restricted",
+    );
+    // Read on server-everything, post through the Python server.
+    let read = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("everything"), agent_headers("task-x2")), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "get-sum", "arguments": {"a": 40, "b": 2}}]}),
+    );
+    assert!(result_text(step(&read, 0)).contains("42"), "{read}");
+    assert_denied(
+        step(&post(Sdk::TsV1, "task-x2", "the sum is 42"), 0),
+        -31001,
+        "restricted",
+    );
+    // The same post in a task that read nothing goes through.
+    assert_eq!(
+        result_text(step(&post(Sdk::Python, "task-x3", "hello"), 0)),
+        "posted to #ext-partners"
+    );
+    let posted: Vec<Value> = executed(&log);
+    assert_eq!(posted.len(), 1, "only the clean post ran: {posted:?}");
+}
