@@ -107,6 +107,16 @@ impl Session {
         response.text().await.unwrap()
     }
 
+    /// One `ping` (relayed undecided): what the relay costs alone.
+    async fn ping(&self, id: u64) -> Duration {
+        let body = json!({"jsonrpc":"2.0","id":id,"method":"ping"}).to_string();
+        let started = Instant::now();
+        let answer = self.post(&body).await;
+        let elapsed = started.elapsed();
+        assert!(answer.contains("\"result\""), "unexpected answer: {answer}");
+        elapsed
+    }
+
     /// One `echo` call; panics unless it came back with the echoed text.
     async fn echo(&self, id: u64) -> Duration {
         let body = json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
@@ -310,6 +320,22 @@ fn main() {
         us(g99) - us(d99)
     );
 
+    let (mut direct_pings, mut via_pings) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    runtime.block_on(async {
+        for i in 0..calls as u64 {
+            direct_pings.push(direct.ping(i).await);
+            via_pings.push(via.ping(i).await);
+        }
+    });
+    direct_pings.sort();
+    via_pings.sort();
+    println!(
+        "| `ping`, relayed undecided: direct / through the gateway / added | {:.0} / {:.0} / {:.0} | | |",
+        us(percentile(&direct_pings, 0.5)),
+        us(percentile(&via_pings, 0.5)),
+        us(percentile(&via_pings, 0.5)) - us(percentile(&direct_pings, 0.5))
+    );
+
     let (direct_rate, direct_calls) = runtime.block_on(throughput(&direct));
     let (via_rate, via_calls) = runtime.block_on(throughput(&via));
     println!();
@@ -333,4 +359,21 @@ fn main() {
         .unwrap();
     drop(upstream.stdin.take());
     let _ = upstream.wait();
+    // Of the added time, the decision itself (as each decision measured it).
+    let log = std::fs::read_to_string(dir.path().join("decisions.jsonl")).unwrap();
+    let mut decided: Vec<u64> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|r| r["elapsed_us"].as_u64())
+        .collect();
+    decided.sort_unstable();
+    if !decided.is_empty() {
+        println!();
+        println!(
+            "Decision inside the gateway (intent + sensitivity, from the decision log, {} calls): p50 {} µs, p99 {} µs",
+            decided.len(),
+            decided[decided.len() / 2],
+            decided[(decided.len() * 99) / 100]
+        );
+    }
 }
