@@ -522,6 +522,17 @@ mod tests {
     }
 
     #[test]
+    fn callers_cannot_set_the_adapters_environment_keys() {
+        // `arbiter.phase = list` would make the intent plugin skip argument checks.
+        let text = r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"environment":{"arbiter.phase":"list"}}"#;
+        let err = Action::from_json(text).unwrap_err();
+        assert_eq!(err.field, "environment.arbiter.phase");
+        assert!(err.problem.contains("set by Arbiter's adapters"), "{err}");
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert!(Action::from_value(value).is_err());
+    }
+
+    #[test]
     fn wrong_type_names_the_field() {
         let err = Action::from_json(
             r#"{"request_id":"r1","agent":{"id":"a"},"tool":{"server":"fs","name":"x"},"task":{"id":"t","intent":"i","started_at":"yesterday"}}"#,
