@@ -1506,3 +1506,69 @@ fn an_exfiltration_chain_across_upstreams_is_denied_on_the_egress_call() {
     let posted: Vec<Value> = executed(&log);
     assert_eq!(posted.len(), 1, "only the clean post ran: {posted:?}");
 }
+
+#[test]
+fn an_operator_ends_a_task_on_the_gateway_and_its_calls_are_denied() {
+    const ADMIN: &str = "gateway-admin-token-0123456789";
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &format!("[server]\nadmin_token = \"{ADMIN}\"\n"),
+    );
+    let steps = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "add", "arguments": {"a": 1, "b": 2}}
+    ]);
+    let run = || {
+        run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(&gw.url("py"), agent_headers("task-end")),
+                   "mode": "legacy", "steps": steps}),
+        )
+    };
+    let before = run();
+    assert_eq!(result_text(step(&before, 1)), "3");
+    // The decision server's admin API is on the gateway's listener, on the same service.
+    let runtime = gw.runtime.as_ref().unwrap();
+    let (status, ready) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let refused = client
+            .post(format!("http://{}/v1/tasks/task-end/end", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401, "admin endpoints need the token");
+        let ended = client
+            .post(format!("http://{}/v1/tasks/task-end/end", gw.addr))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let ready = client
+            .get(format!("http://{}/readyz", gw.addr))
+            .send()
+            .await
+            .unwrap();
+        (
+            ended.status().as_u16(),
+            ready.json::<Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(status, 200);
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let after = run();
+    assert!(
+        listed(step(&after, 0)).is_empty(),
+        "an ended task lists nothing: {after}"
+    );
+    assert_denied(step(&after, 1), -31001, "ended");
+    assert_eq!(
+        executed_tools(&log),
+        vec!["add"],
+        "only the call before the end ran"
+    );
+}

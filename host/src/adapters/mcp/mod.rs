@@ -34,13 +34,13 @@ pub mod tools_list;
 pub mod upstream;
 
 use crate::Arbiter;
+use crate::adapters::http::{AppState, ServerSettings};
 use crate::config::{Config, ConfigError};
 use crate::service::{DecisionLog, DecisionService, Metrics, MetricsError, ServerConfig};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
+use axum::routing::any;
 use config::{GatewayConfig, Transport, UpstreamConfig};
 use relay::Relay;
 use std::collections::HashMap;
@@ -205,56 +205,16 @@ impl Gateway {
     }
 }
 
-/// The gateway's HTTP surface: `/mcp/{upstream}`, and `/healthz`, `/readyz`,
-/// `/metrics` as on the decision server.
+/// The gateway's own routes: `/mcp/{upstream}`. [`serve_until`] serves them next to the
+/// decision server's API ([`crate::adapters::http::router`]) on the same listener and
+/// the same decision service, so that operators reach one process for both: `/healthz`,
+/// `/readyz`, `/metrics`, and the admin endpoints (ending a task, reloading the policy
+/// set) with the `[server]` tokens.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/mcp/{name}", any(handler::endpoint))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(gateway.config.max_body_bytes))
         .with_state(gateway)
-}
-
-async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
-    if gateway.service.arbiter().is_ok() && !*gateway.stopping.borrow() {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
-    }
-}
-
-async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
-    let metrics = gateway.service.metrics();
-    if let Ok(arbiter) = gateway.service.arbiter() {
-        metrics.refresh_policy(&arbiter.policy_set());
-    }
-    match metrics.encode() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-async fn not_found(State(gateway): State<Arc<Gateway>>) -> Response {
-    let names = gateway.upstream_names().join(", ");
-    relay::json_response(
-        StatusCode::NOT_FOUND,
-        &jsonrpc::error(
-            None,
-            jsonrpc::METHOD_NOT_FOUND,
-            &format!("not an MCP endpoint: this gateway serves /mcp/{{name}} for: {names}"),
-            None,
-        ),
-    )
 }
 
 /// Why `arbiter gateway` stopped with an error.
@@ -340,15 +300,21 @@ pub async fn serve_until(
         .local_addr()
         .map_err(|cause| GatewayError::Listen { addr, cause })?;
     tracing::info!(addr = %local, upstreams = ?upstreams, "MCP gateway listening; endpoints are /mcp/{{name}}");
-    let app = router(Arc::clone(&gateway));
+    let api = AppState::with_service(
+        ServerSettings::resolve(&server, |var| std::env::var(var).ok())?,
+        service.clone(),
+    );
+    let app = router(Arc::clone(&gateway)).merge(crate::adapters::http::router(api.clone()));
     let stopping = Arc::clone(&gateway);
     let stop_streams = async move {
         shutdown.await;
         stopping.stop().await;
     };
-    crate::adapters::listener::serve(listener, app, limits, stop_streams, || {})
-        .await
-        .map_err(|cause| GatewayError::Listen { addr: local, cause })?;
+    crate::adapters::listener::serve(listener, app, limits, stop_streams, move || {
+        api.begin_shutdown();
+    })
+    .await
+    .map_err(|cause| GatewayError::Listen { addr: local, cause })?;
     gateway.stop().await;
     service.decision_log().flush().await;
     tracing::info!("decision log flushed; stopped");
