@@ -133,7 +133,7 @@ fn policy(dir: &Path, fs_root: &Path) -> String {
         "mcp-demo": {"tools": [
         {"tool": "*/echo"}, {"tool": "*/add"}, {"tool": "*/read_record"},
         {"tool": "*/post_message"}, {"tool": "*/slow_count"},
-        {"tool": "*/unlock"}, {"tool": "*/bonus*"},
+        {"tool": "*/unlock"}, {"tool": "*/bonus*"}, {"tool": "*/ping_client"},
         {"tool": "everything/get-sum"}, {"tool": "everything/trigger-long-running-operation"},
         {"tool": "fs/list_allowed_directories"},
         {"tool": "fs/read_text_file", "path": {"argument": "/path", "roots": [fs_root.display().to_string()]}},
@@ -1571,4 +1571,112 @@ fn an_operator_ends_a_task_on_the_gateway_and_its_calls_are_denied() {
         vec!["add"],
         "only the call before the end ran"
     );
+}
+
+#[test]
+fn a_server_to_client_request_reaches_the_client_and_its_answer_the_server() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&log);
+    let gw = gateway(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+    );
+    // `ping_client` sends the client a `ping` request on the call's stream and returns
+    // only once the client's answer came back through the gateway.
+    for (sdk, upstream) in [
+        (Sdk::Python, "py"),
+        (Sdk::TsV1, "pystdio"),
+        (Sdk::TsV1, "py"),
+        (Sdk::Python, "pystdio"),
+    ] {
+        let report = run_client(
+            sdk,
+            json!({"transport": http_transport(&gw.url(upstream), agent_headers("task-p")), "mode": "legacy",
+                   "timeout": 20,
+                   "steps": [{"op": "call_tool", "name": "ping_client", "arguments": {}}]}),
+        );
+        assert_eq!(
+            result_text(step(&report, 0)),
+            "the client answered the ping",
+            "{sdk:?} via {upstream}: {report}"
+        );
+    }
+}
+
+#[test]
+fn a_cancelled_stdio_call_is_cancelled_on_the_server() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("stdio-calls.jsonl");
+    let upstreams = py_upstreams(free_port()).replace("{LOG}", &log.display().to_string());
+    let gw = gateway(&upstreams, scratch.path(), "");
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (_, session, _) = gw.post_full("pystdio", &[], &init.to_string());
+    let session = session.expect("a session");
+    let headers = [
+        ("x-arbiter-agent", "spiffe://example.org/agent/demo"),
+        ("x-arbiter-task", "task-c"),
+        ("x-arbiter-intent", "mcp-demo"),
+        ("mcp-protocol-version", "2025-11-25"),
+        ("mcp-session-id", session.as_str()),
+    ];
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    gw.post("pystdio", &headers, &initialized.to_string());
+    let slow = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "slow_count", "arguments": {"n": 40}, "_meta": {"progressToken": id}}})
+        .to_string()
+    };
+    let runtime = gw.runtime.as_ref().unwrap();
+    let url = gw.url("pystdio");
+    let request = |body: String| {
+        let mut r = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        r
+    };
+    let held = runtime.block_on(async {
+        // 1. The client closes the answer stream: the gateway cancels the call.
+        let mut answer = request(slow(1)).send().await.unwrap();
+        let first = answer.chunk().await.unwrap().unwrap();
+        assert!(
+            String::from_utf8_lossy(&first).contains("notifications/progress"),
+            "streamed"
+        );
+        drop(answer);
+        // 2. The client sends notifications/cancelled with its own request id.
+        let mut answer = request(slow(2)).send().await.unwrap();
+        let _ = answer.chunk().await.unwrap();
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 2, "reason": "the user gave up"}});
+        let accepted = request(cancel.to_string()).send().await.unwrap();
+        assert_eq!(accepted.status(), 202);
+        // 3. A call left alone finishes.
+        let done = request(slow(3).replace("40", "3")).send().await.unwrap();
+        assert!(done.text().await.unwrap().contains("counted 3"));
+        // The second call's stream stays open until the end: only the translated
+        // notification can have cancelled it.
+        answer
+    });
+    // 40 steps take 2 s: wait past that and see which counts finished.
+    std::thread::sleep(Duration::from_millis(2500));
+    let calls = executed(&log);
+    let done: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["tool"] == "slow_count_done")
+        .collect();
+    assert_eq!(
+        done.len(),
+        1,
+        "only the call left alone finished: {calls:?}"
+    );
+    assert_eq!(done[0]["arguments"]["n"], 3);
+    drop(held);
 }

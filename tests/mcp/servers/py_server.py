@@ -44,6 +44,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from mcp.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.message import ServerMessageMetadata
 
 CALL_LOG: str | None = None
 HEADER_LOG: str | None = None
@@ -119,7 +120,24 @@ async def slow_count(n: int, ctx: Context) -> str:
     for i in range(1, n + 1):
         await asyncio.sleep(0.05)
         await ctx.report_progress(i, n, f"step {i}/{n}")
+    # Written only when the count finished: a cancelled call never writes it.
+    log_call("slow_count_done", {"n": n})
     return f"counted {n}"
+
+
+@mcp.tool()
+async def ping_client(ctx: Context) -> str:
+    """Send the client a ping, a server-to-client request, and wait for its answer."""
+    log_call("ping_client", {})
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return "2026-07-28 has no server-to-client requests"
+    # Related to this call, so that over HTTP it goes on this call's SSE stream.
+    await ctx.session.send_request(
+        mcp_types.PingRequest(),
+        mcp_types.EmptyResult,
+        metadata=ServerMessageMetadata(related_request_id=ctx.request_context.request_id),
+    )
+    return "the client answered the ping"
 
 
 @mcp.tool()
