@@ -200,25 +200,8 @@ impl Gateway {
 
     /// A raw POST, for what the SDKs would never send.
     fn post(&self, upstream: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let mut request = client
-            .post(self.url(upstream))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body.to_owned());
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let runtime = self.runtime.as_ref().unwrap();
-        runtime.block_on(async {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        })
+        let (status, _, answer) = self.post_full(upstream, headers, body);
+        (status, answer)
     }
 
     /// A raw POST that also returns the answer's `Mcp-Session-Id`.

@@ -8,10 +8,11 @@
 
 use super::call::{self, CallRefusal};
 use super::jsonrpc::{self, Kind};
-use super::relay::{self, Relay, json_response, upstream_failure};
+use super::relay::{self, Relay, json_response};
 use super::revision::{self, Revision};
 use super::tools_list::ListFilter;
 use super::upstream::Upstream;
+use super::upstream::http::HttpUpstream;
 use super::upstream::stdio::StdioUpstream;
 use super::{Gateway, Route};
 use crate::model::DecisionEffect;
@@ -289,11 +290,7 @@ async fn batch(
     match &route.upstream {
         Upstream::Http(http) => {
             let relay = gateway.relay(route, None, None);
-            let forwarded = super::upstream::http::HttpUpstream::forwarded_headers(headers);
-            match http.send(Method::POST, forwarded, body).await {
-                Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
-                Err(e) => gateway.failed(route, &relay, &e),
-            }
+            relay_http(gateway, route, http, Method::POST, headers, body, relay).await
         }
         Upstream::Stdio(_) => refuse(
             StatusCode::BAD_REQUEST,
@@ -507,11 +504,7 @@ async fn forward(
     let relay = gateway.relay(route, id.clone(), filter);
     match &route.upstream {
         Upstream::Http(http) => {
-            let forwarded = super::upstream::http::HttpUpstream::forwarded_headers(headers);
-            match http.send(Method::POST, forwarded, body).await {
-                Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
-                Err(e) => gateway.failed(route, &relay, &e),
-            }
+            relay_http(gateway, route, http, Method::POST, headers, body, relay).await
         }
         Upstream::Stdio(stdio) => {
             stdio_post(
@@ -549,13 +542,13 @@ async fn stdio_post(
                 Ok(child) => child,
                 Err(e) => return gateway.failed(route, &relay, &e),
             };
-            let in_flight = match StdioUpstream::request(&child, message).await {
+            let in_flight = match child.request(message).await {
                 Ok(in_flight) => in_flight,
                 Err(e) => return gateway.failed(route, &relay, &e),
             };
             // The answer decides whether the session exists: JSON, so the session id
             // header goes out with a known outcome.
-            let response = relay::stdio_answer(relay, in_flight, false, timeout, Vec::new()).await;
+            let response = relay::stdio_answer(relay, in_flight, false, timeout).await;
             if response.status() != StatusCode::OK {
                 return response;
             }
@@ -606,10 +599,8 @@ async fn stdio_post(
         },
     };
     match kind {
-        Kind::Request { .. } => match StdioUpstream::request(&child, message).await {
-            Ok(in_flight) => {
-                relay::stdio_answer(relay, in_flight, sse_ok, timeout, Vec::new()).await
-            }
+        Kind::Request { .. } => match child.request(message).await {
+            Ok(in_flight) => relay::stdio_answer(relay, in_flight, sse_ok, timeout).await,
             Err(e) => gateway.failed(route, &relay, &e),
         },
         _ => match child.send(message).await {
@@ -627,11 +618,16 @@ async fn get(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> Resp
         == Some(revision::MODERN);
     match &route.upstream {
         Upstream::Http(http) => {
-            let forwarded = super::upstream::http::HttpUpstream::forwarded_headers(headers);
-            match http.send(Method::GET, forwarded, Bytes::new()).await {
-                Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
-                Err(e) => gateway.failed(route, &relay, &e),
-            }
+            relay_http(
+                gateway,
+                route,
+                http,
+                Method::GET,
+                headers,
+                Bytes::new(),
+                relay,
+            )
+            .await
         }
         Upstream::Stdio(stdio) => {
             let session = headers
@@ -671,11 +667,16 @@ async fn delete(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> R
     let relay = gateway.relay(route, None, None);
     match &route.upstream {
         Upstream::Http(http) => {
-            let forwarded = super::upstream::http::HttpUpstream::forwarded_headers(headers);
-            match http.send(Method::DELETE, forwarded, Bytes::new()).await {
-                Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
-                Err(e) => gateway.failed(route, &relay, &e),
-            }
+            relay_http(
+                gateway,
+                route,
+                http,
+                Method::DELETE,
+                headers,
+                Bytes::new(),
+                relay,
+            )
+            .await
         }
         Upstream::Stdio(stdio) => {
             match headers
@@ -700,17 +701,20 @@ async fn delete(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> R
     }
 }
 
-/// `upstream_failure`, counted.
-pub(super) fn count_failure(
+/// Relays one request to an HTTP upstream with the client's MCP headers, and its
+/// answer back.
+async fn relay_http(
     gateway: &Gateway,
     route: &Route,
-    relay: &Relay,
-    error: &super::upstream::UpstreamError,
+    http: &HttpUpstream,
+    method: Method,
+    headers: &HeaderMap,
+    body: Bytes,
+    relay: Relay,
 ) -> Response {
-    gateway
-        .service
-        .metrics()
-        .record_upstream_error(&route.config.name, error.fault.as_str());
-    tracing::warn!(upstream = route.config.name, fault = error.fault.as_str(), error = %error.message, "upstream failed");
-    upstream_failure(relay, error)
+    let forwarded = HttpUpstream::forwarded_headers(headers);
+    match http.send(method, forwarded, body).await {
+        Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
+        Err(e) => gateway.failed(route, &relay, &e),
+    }
 }

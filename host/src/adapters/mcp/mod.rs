@@ -190,8 +190,13 @@ impl Gateway {
         move |fault| metrics.record_upstream_error(&name, fault.as_str())
     }
 
+    /// The answer for an upstream failure, counted and logged.
     fn failed(&self, route: &Route, relay: &Relay, error: &UpstreamError) -> Response {
-        handler::count_failure(self, route, relay, error)
+        self.service
+            .metrics()
+            .record_upstream_error(&route.config.name, error.fault.as_str());
+        tracing::warn!(upstream = route.config.name, fault = error.fault.as_str(), error = %error.message, "upstream failed");
+        relay::upstream_failure(relay, error)
     }
 
     /// Ends open streams and stdio sessions (the gateway is stopping).

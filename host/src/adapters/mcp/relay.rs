@@ -201,7 +201,7 @@ fn sse_stream(
         done: bool,
     }
     let max = relay.max_message_bytes;
-    let mut stopping = relay.stopping.clone();
+    let stopping = relay.stopping.clone();
     let state = State {
         frames: body.into_data_stream(),
         splitter: Splitter::new(max),
@@ -267,10 +267,26 @@ fn sse_stream(
         }
         Some((Ok(Bytes::from(out)), state))
     });
+    until_stopped(stream, stopping)
+}
+
+/// A body streaming `frames` until they end or the gateway stops (then open streams
+/// end, so that shutdown does not wait for them).
+fn until_stopped<S>(frames: S, mut stopping: tokio::sync::watch::Receiver<bool>) -> Body
+where
+    S: futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
     let stopped = async move {
         let _ = stopping.wait_for(|s| *s).await;
     };
-    Body::from_stream(stream.take_until(stopped))
+    Body::from_stream(frames.take_until(stopped))
+}
+
+/// An SSE response with `body`.
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    sse_headers(&mut response);
+    response
 }
 
 fn error_event(relay: &Relay, problem: &str) -> Bytes {
@@ -305,7 +321,6 @@ pub async fn stdio_answer(
     mut in_flight: InFlight,
     sse_ok: bool,
     timeout: Duration,
-    extra_headers: Vec<(HeaderName, HeaderValue)>,
 ) -> Response {
     let Some(id) = relay.id.clone() else {
         return json_response(StatusCode::ACCEPTED, &Value::Null);
@@ -320,7 +335,7 @@ pub async fn stdio_answer(
         }
         Ok(Some(first)) => first,
     };
-    let mut response = if !sse_ok || is_final(&first, &id) {
+    if !sse_ok || is_final(&first, &id) {
         // Wait for the answer; intermediate messages have no stream to go to.
         let mut message = first;
         while !is_final(&message, &id) {
@@ -339,7 +354,7 @@ pub async fn stdio_answer(
         }
         json_response(StatusCode::OK, &message)
     } else {
-        let mut stopping = relay.stopping.clone();
+        let stopping = relay.stopping.clone();
         let stream = futures_util::stream::unfold(
             (Some(first), in_flight, relay, false),
             |(pending, mut in_flight, relay, done)| async move {
@@ -362,17 +377,8 @@ pub async fn stdio_answer(
                 ))
             },
         );
-        let stopped = async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        };
-        let mut response = Response::new(Body::from_stream(stream.take_until(stopped)));
-        sse_headers(&mut response);
-        response
-    };
-    for (name, value) in extra_headers {
-        response.headers_mut().insert(name, value);
+        sse_response(until_stopped(stream, stopping))
     }
-    response
 }
 
 /// A session's `GET` stream from a stdio server.
@@ -380,13 +386,7 @@ pub fn stdio_listen(
     mut rx: tokio::sync::mpsc::Receiver<Value>,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Response {
-    let mut stopping = stopping;
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
         .map(|message| Ok::<Bytes, std::io::Error>(sse::message_event(&message.to_string())));
-    let stopped = async move {
-        let _ = stopping.wait_for(|s| *s).await;
-    };
-    let mut response = Response::new(Body::from_stream(stream.take_until(stopped)));
-    sse_headers(&mut response);
-    response
+    sse_response(until_stopped(stream, stopping))
 }

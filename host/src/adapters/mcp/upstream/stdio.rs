@@ -12,7 +12,7 @@
 //! `idle_timeout_ms` (no request and none in flight) is ended.
 
 use super::UpstreamError;
-use super::child::{Child, InFlight, Spawn};
+use super::child::{Child, Spawn};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,14 +91,6 @@ impl StdioUpstream {
         let child = Child::spawn(&self.spawn)?;
         *shared = Some(Arc::clone(&child));
         Ok(child)
-    }
-
-    /// Sends a request to `child`.
-    pub async fn request(
-        child: &Arc<Child>,
-        message: serde_json::Value,
-    ) -> Result<InFlight, UpstreamError> {
-        child.request(message).await
     }
 
     /// Ends idle and stopped sessions; returns how many.
