@@ -99,6 +99,7 @@ fn main() {
         tokio::spawn(arbiter_host::adapters::http::run(
             listener,
             state,
+            None,
             std::future::pending(),
         ));
         let noop = Router::new().route(

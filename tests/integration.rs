@@ -24,6 +24,7 @@ mod common;
 mod conformance;
 mod golden;
 mod hot_swap;
+mod identity;
 mod mcp_gateway;
 mod prewarm;
 mod sandbox;

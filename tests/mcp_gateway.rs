@@ -258,8 +258,25 @@ fn gateway(upstreams: &str, fs_root: &Path, extra_gateway: &str) -> Gateway {
     gateway_with_plugins(upstreams, fs_root, extra_gateway, "")
 }
 
-/// [`gateway`] with more plugins after the test policy's.
+/// [`gateway`] with more plugins (or other top-level tables) after the test policy's.
 fn gateway_with_plugins(
+    upstreams: &str,
+    fs_root: &Path,
+    extra_gateway: &str,
+    extra_plugins: &str,
+) -> Gateway {
+    gateway_at(
+        free_port(),
+        upstreams,
+        fs_root,
+        extra_gateway,
+        extra_plugins,
+    )
+}
+
+/// [`gateway_with_plugins`] on a port chosen beforehand (for peers that must know it).
+fn gateway_at(
+    port: u16,
     upstreams: &str,
     fs_root: &Path,
     extra_gateway: &str,
@@ -278,7 +295,6 @@ fn gateway_with_plugins(
     );
     let path = dir.path().join("arbiter.toml");
     std::fs::write(&path, config).unwrap();
-    let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -590,7 +606,11 @@ fn sdk_clients_through_the_gateway_to_python_servers_over_http_and_stdio() {
             Some("py" | "pystdio")
         ));
         assert!(!record["via"]["jsonrpc_id"].is_null(), "{record}");
-        assert_eq!(record["via"]["identity"], "header:x-arbiter-agent");
+        assert_eq!(record["via"]["identity"], "asserted:header:x-arbiter-agent");
+        assert_eq!(
+            record["identity"]["source"],
+            "asserted:header:x-arbiter-agent"
+        );
     }
 }
 
@@ -1662,4 +1682,333 @@ fn a_cancelled_stdio_call_is_cancelled_on_the_server() {
     );
     assert_eq!(done[0]["arguments"]["n"], 3);
     drop(held);
+}
+
+#[test]
+fn a_jwt_svid_is_the_agent_through_the_gateway_and_a_bad_one_is_refused_before_anything_runs() {
+    use crate::common::svid::{AUDIENCE, SigningKey, claims, jwks, now};
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let headers_log = scratch.path().join("headers.jsonl");
+    let mut command = Command::new(python());
+    command
+        .arg(mcp_dir().join("servers/py_server.py"))
+        .args(["http", "0", "--call-log"])
+        .arg(&calls)
+        .arg("--header-log")
+        .arg(&headers_log);
+    let py = http_peer(command);
+    let key = SigningKey::p256("gw-1");
+    let bundle = scratch.path().join("example.org.jwks");
+    std::fs::write(&bundle, jwks(&[&key])).unwrap();
+    let identity = format!(
+        "[identity]\nrequire_verified = true\naudience = \"{AUDIENCE}\"\n\
+         [[identity.trust_domain]]\nname = \"example.org\"\njwt_bundle = \"{}\"\n",
+        bundle.display()
+    );
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &identity,
+    );
+    let agent = "spiffe://example.org/agent/demo";
+    let token = key.token(&claims(agent));
+    let task = |extra: Value| {
+        let mut headers = json!({
+            "authorization": format!("Bearer {token}"),
+            "x-arbiter-task": "task-jwt",
+            "x-arbiter-intent": "mcp-demo",
+        });
+        if let (Some(h), Some(e)) = (headers.as_object_mut(), extra.as_object()) {
+            h.extend(e.clone());
+        }
+        headers
+    };
+
+    // The real Python client with a JWT-SVID: the call runs, and the decision is the SVID's.
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), task(json!({}))), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "echo", "arguments": {"message": "hi"}},
+                         {"op": "call_tool", "name": "delete_everything", "arguments": {}}]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "hi", "{report}");
+    let denied = &step(&report, 1)["error"]["data"]["identity"];
+    assert_eq!(
+        *denied,
+        json!({"id": agent, "attestation": "jwt-svid", "source": "bearer", "trust_domain": "example.org"}),
+        "{report}"
+    );
+    assert_eq!(executed_tools(&calls), vec!["echo"]);
+    // No token passthrough: the upstream never saw the agent's credential.
+    let seen = std::fs::read_to_string(&headers_log).unwrap();
+    assert!(seen.contains("tools/call"), "{seen}");
+    assert!(!seen.contains("authorization"), "{seen}");
+
+    // An agent header naming another agent than the SVID: refused, nothing runs.
+    let conflict = run_client_report(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), task(json!({"x-arbiter-agent": "spiffe://example.org/agent/admin"}))),
+               "mode": "legacy", "steps": [{"op": "call_tool", "name": "echo", "arguments": {"message": "x"}}]}),
+    );
+    assert!(
+        conflict.get("fatal").is_some() || step(&conflict, 0)["ok"] == false,
+        "{conflict}"
+    );
+    let body = call_body(1, "echo", json!({"message": "raw"}));
+    let expired = key.token(&json!({"sub": agent, "aud": [AUDIENCE], "exp": now() - 5}));
+    for (headers, status, reason) in [
+        (
+            vec![
+                ("authorization", format!("Bearer {token}")),
+                (
+                    "x-arbiter-agent",
+                    "spiffe://example.org/agent/admin".to_owned(),
+                ),
+            ],
+            403,
+            "asserts agent `spiffe://example.org/agent/admin`",
+        ),
+        (
+            vec![("authorization", format!("Bearer {expired}"))],
+            401,
+            "the token expired",
+        ),
+        (
+            vec![("authorization", "Bearer not.a.jwt".to_owned())],
+            401,
+            "jwt-svid",
+        ),
+        (vec![], 401, "no verified identity"),
+    ] {
+        let mut pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pairs.extend([
+            ("x-arbiter-task", "task-jwt"),
+            ("x-arbiter-intent", "mcp-demo"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ]);
+        let (got, answer) = gw.post("py", &pairs, &body);
+        assert_eq!(got, status, "{reason}: {answer}");
+        assert_eq!(answer["error"]["code"], -31005, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{reason}: {answer}"
+        );
+    }
+    assert_eq!(
+        executed_tools(&calls),
+        vec!["echo"],
+        "nothing refused ever ran"
+    );
+    let metrics = gw.metrics();
+    assert!(
+        metrics.contains("arbiter_identity_refusals_total{reason=\"invalid\"} 2"),
+        "{metrics}"
+    );
+    let records = gw.stop();
+    assert!(
+        records.iter().all(|r| r["identity"]["source"] == "bearer"),
+        "{records:#?}"
+    );
+}
+
+#[test]
+fn an_allowed_call_carries_a_credential_minted_for_it_which_ending_the_task_revokes() {
+    use crate::common::svid::{AUDIENCE, SigningKey, claims, jwks};
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let seen = scratch.path().join("headers.jsonl");
+    let gw_port = free_port();
+    let jwks_url = format!("http://127.0.0.1:{gw_port}/v1/credentials/jwks");
+    // The tool server verifies every call's credential itself, with PyJWT and the JWKS.
+    let mut command = Command::new(python());
+    command
+        .arg(mcp_dir().join("servers/py_server.py"))
+        .args(["http", "0", "--call-log"])
+        .arg(&calls)
+        .arg("--header-log")
+        .arg(&seen)
+        .args(["--require-credential", &jwks_url, "records-api"]);
+    let py = http_peer(command);
+    let agent_key = SigningKey::p256("gw-1");
+    std::fs::write(scratch.path().join("agents.jwks"), jwks(&[&agent_key])).unwrap();
+    let host_key = scratch.path().join("credentials.pem");
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&host_key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    const ADMIN: &str = "admin-token-for-the-credential-test";
+    let tables = format!(
+        "[identity]\naudience = \"{AUDIENCE}\"\n\
+         [[identity.trust_domain]]\nname = \"example.org\"\njwt_bundle = \"{jwks}\"\n\
+         [credentials]\nsigning_key = \"{key}\"\nissuer = \"spiffe://example.org/arbiter\"\nttl_ms = 30000\n\
+         [server]\nadmin_token = \"{ADMIN}\"\n",
+        jwks = scratch.path().join("agents.jwks").display(),
+        key = host_key.display(),
+    );
+    let upstream = format!(
+        "[[gateway.upstream]]\nname = \"py\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         credential = {{ audience = \"records-api\", scopes = [\"records:read\"] }}\n",
+        py.port
+    );
+    let gw = gateway_at(gw_port, &upstream, scratch.path(), "", &tables);
+    let agent = "spiffe://example.org/agent/demo";
+    let headers = json!({
+        "authorization": format!("Bearer {}", agent_key.token(&claims(agent))),
+        "x-arbiter-task": "task-cred",
+        "x-arbiter-intent": "mcp-demo",
+    });
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "echo", "arguments": {"message": "hello"}}]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "hello", "{report}");
+    let lines: Vec<Value> = std::fs::read_to_string(&seen)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verified = lines
+        .iter()
+        .find_map(|l| l.get("credential"))
+        .unwrap_or_else(|| panic!("the tool server verified no credential: {lines:#?}"));
+    assert_eq!(verified["sub"], agent);
+    assert_eq!(verified["aud"], "records-api");
+    assert_eq!(verified["tool"], "echo");
+    assert_eq!(verified["task"], "task-cred");
+    assert_eq!(verified["scope"], "records:read");
+    assert_eq!(verified["iss"], "spiffe://example.org/arbiter");
+    let ttl = verified["exp"].as_u64().unwrap() - verified["iat"].as_u64().unwrap();
+    assert!(ttl <= 30, "expires within ttl_ms: {verified}");
+    // What reached the tool server is the minted credential, never the agent's token.
+    let token = lines
+        .iter()
+        .filter(|l| l["rpc"] == "tools/call")
+        .find_map(|l| l["headers"]["authorization"].as_str())
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    assert_ne!(
+        format!("Bearer {token}"),
+        headers["authorization"].as_str().unwrap()
+    );
+
+    let post = |path: &str, body: Value, auth: Option<&str>| -> Value {
+        let client = reqwest::Client::new();
+        let mut request = client.post(format!("http://{}{path}", gw.addr)).json(&body);
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        gw.runtime.as_ref().unwrap().block_on(async {
+            let response = request.send().await.unwrap();
+            response.json().await.unwrap()
+        })
+    };
+    let introspect = |extra: Value| {
+        let mut body = json!({ "token": token });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        post("/v1/credentials/introspect", body, None)
+    };
+    assert_eq!(introspect(json!({}))["active"], true);
+    assert_eq!(
+        introspect(
+            json!({"tool": "echo", "arguments": {"message": "hello"}, "audience": "records-api"})
+        )["active"],
+        true
+    );
+    // Bound to its call: another tool, other arguments or another audience is refused.
+    for (other, reason) in [
+        (json!({"tool": "add"}), "issued for tool `echo`"),
+        (json!({"arguments": {"message": "bye"}}), "other arguments"),
+        (
+            json!({"audience": "billing-api"}),
+            "issued for audience `records-api`",
+        ),
+    ] {
+        let answer = introspect(other);
+        assert_eq!(answer["active"], false, "{answer}");
+        assert!(
+            answer["reason"].as_str().unwrap().contains(reason),
+            "{answer}"
+        );
+    }
+    // And the tool server itself refuses it when replayed for another call.
+    let replay = |tool: &str, arguments: Value| -> u16 {
+        let client = reqwest::Client::new();
+        let request = client
+            .post(format!("http://127.0.0.1:{}/mcp", py.port))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .bearer_auth(&token)
+            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                          "params": {"name": tool, "arguments": arguments}}));
+        gw.runtime
+            .as_ref()
+            .unwrap()
+            .block_on(async { request.send().await.unwrap().status().as_u16() })
+    };
+    assert_eq!(replay("add", json!({"a": 1, "b": 2})), 401);
+    assert_eq!(replay("echo", json!({"message": "bye"})), 401);
+    // PyJWT outside the server: the JWKS verifies it, another audience does not.
+    let script = "import json,sys,jwt\n\
+        c=jwt.PyJWKClient(sys.argv[1]); t=sys.argv[2]; k=c.get_signing_key_from_jwt(t).key\n\
+        print(json.dumps(jwt.decode(t,key=k,algorithms=['EdDSA'],audience='records-api')['sub']))\n\
+        try:\n  jwt.decode(t,key=k,algorithms=['EdDSA'],audience='billing-api'); print('accepted')\n\
+        except jwt.InvalidAudienceError: print('wrong audience refused')\n";
+    let out = Command::new(python())
+        .args(["-c", script, &jwks_url, &token])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, format!("\"{agent}\"\nwrong audience refused\n"));
+
+    // Ending the task revokes the credential, and the task's next call is denied.
+    let ended = post("/v1/tasks/task-cred/end", json!({}), Some(ADMIN));
+    assert_eq!(ended["credentials_revoked"], 1, "{ended}");
+    let answer = introspect(json!({}));
+    assert_eq!(answer["active"], false, "{answer}");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "echo", "arguments": {"message": "again"}}]}),
+    );
+    let denied = step(&report, 0);
+    assert_eq!(denied["error"]["code"], -31001, "{denied}");
+    assert!(
+        denied["error"]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ended"),
+        "{denied}"
+    );
+    assert_eq!(
+        denied["error"]["data"]["identity"]["attestation"],
+        "jwt-svid"
+    );
+    assert_eq!(executed_tools(&calls), vec!["echo"]);
+    let records = gw.stop();
+    let allowed = records.iter().find(|r| r["effect"] == "allow").unwrap();
+    assert!(allowed["credential_id"].is_string(), "{allowed}");
+    assert!(
+        !serde_json::to_string(&records).unwrap().contains(&token),
+        "the log never holds the token"
+    );
 }

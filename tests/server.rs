@@ -1600,6 +1600,7 @@ async fn start(
     let server = tokio::spawn(arbiter_host::adapters::http::run(
         listener,
         h.state.clone(),
+        None,
         async {
             let _ = stopped.await;
         },

@@ -64,6 +64,8 @@
 //! | decision log, metrics, strict mode (`server` feature) | [`service`] |
 //! | the HTTP API (`server` feature) | [`adapters::http`] |
 //! | the MCP gateway (`gateway` feature) | [`adapters::mcp`] |
+//! | verified identity: X.509-SVID and JWT-SVID verifiers (`identity` feature) | [`identity`] |
+//! | per-call credentials, their JWKS and revocation (`server` feature) | [`service::credentials`] |
 //! | the `arbiter` command line | `src/bin/arbiter/` (feature `cli`) |
 //!
 //! # Cargo features
@@ -73,6 +75,8 @@
 //!   prometheus).
 //! - `gateway` (default): the MCP gateway (`arbiter gateway`): hyper's HTTP client and
 //!   tokio's child processes on top of `server`.
+//! - `identity` (default, through `server`): the SPIFFE verifiers (rustls, jsonwebtoken,
+//!   spiffe) as a library API, without a server.
 //! - `cli` (default): the `arbiter` binary (clap, tracing-subscriber).
 //!
 //! An embedder that wants only the decision path uses `default-features = false`
@@ -92,6 +96,8 @@ mod trust;
 
 #[cfg(feature = "server")]
 pub mod adapters;
+#[cfg(feature = "identity")]
+pub mod identity;
 #[cfg(feature = "server")]
 pub mod service;
 
@@ -105,10 +111,10 @@ pub use hot_swap::{PolicyWatcher, WatchError};
 pub use hot_swap::{ReloadCount, ReloadReport, ReloadResult, ReloadStatus, ReloadTrigger, Swapped};
 pub use model::{
     Action, ActionError, ActionErrorKind, Agent, Credential, Decision, DecisionEffect, Effect,
-    HistoryEntry, ID_PUNCTUATION, MAX_AGENT_ID_BYTES, MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES,
-    MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome, PHASE_KEY, PluginEntry, Principal,
-    RESERVED_ENVIRONMENT_PREFIX, Resource, SignatureStatus, Task, TaskSnapshot, Tool,
-    check_agent_id, check_id, outcome_word,
+    HistoryEntry, ID_PUNCTUATION, IdentityRecord, IssuedCredential, MAX_AGENT_ID_BYTES,
+    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome,
+    PHASE_KEY, PluginEntry, Principal, RESERVED_ENVIRONMENT_PREFIX, Resource, SignatureStatus,
+    Task, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
 };
 pub use plugin::{LoadError, ModuleInspection, PluginListing, PolicySet, inspect_module};
 pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};

@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests: where the built plugins are, configs.
 
+pub mod svid;
+
 use arbiter_host::{Action, Arbiter, Config};
 use std::io::Write;
 use std::path::{Path, PathBuf};

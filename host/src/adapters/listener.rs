@@ -2,10 +2,17 @@
 //! hyper directly rather than `axum::serve` because it bounds what a slow or idle client
 //! can hold: the header read timeout and the connection limit. Handlers that read a body
 //! bound that themselves.
+//!
+//! With [`TlsListener`] the loop speaks TLS: the handshake must complete within the
+//! header read timeout (it runs in the connection's task, so a slow handshake never
+//! holds up accepting), and the client's certificate is verified once per connection
+//! and handed to every request as a [`PeerSvid`] extension.
 
+use super::tls::{PeerSvid, TlsListener};
 use axum::Router;
 use axum::extract::ConnectInfo;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +41,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_drain: impl FnOnce(),
 ) -> std::io::Result<()> {
@@ -73,20 +81,31 @@ pub async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let router = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            // What `into_make_service_with_connect_info` would add: auth logs the peer.
-            request.extensions_mut().insert(ConnectInfo(peer));
-            // `Router` is always ready (its `poll_ready` returns `Ready`), so calling it
-            // directly keeps the tower contract.
-            let mut router = router.clone();
-            tower_service::Service::call(&mut router, request)
-        });
-        let connection =
-            connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        let http = http.clone();
+        let watcher = connections.watcher();
+        let tls = tls.clone();
+        let timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                // Header timeouts and clients that hang up land here: routine, so debug.
-                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            match tls {
+                None => {
+                    serve_connection(&http, watcher, stream, router, peer, None).await;
+                }
+                Some(tls) => {
+                    let stream =
+                        match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let svid = tls.peer_svid(stream.get_ref().1.peer_certificates());
+                    serve_connection(&http, watcher, stream, router, peer, svid).await;
+                }
             }
             drop(slot);
         });
@@ -96,6 +115,37 @@ pub async fn serve(
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     connections.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection until it closes; every request carries the peer address and,
+/// over TLS, the connection's [`PeerSvid`].
+async fn serve_connection<S>(
+    http: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: S,
+    router: Router,
+    peer: SocketAddr,
+    svid: Option<PeerSvid>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        // What `into_make_service_with_connect_info` would add: auth logs the peer.
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(svid) = &svid {
+            request.extensions_mut().insert(svid.clone());
+        }
+        // `Router` is always ready (its `poll_ready` returns `Ready`), so calling it
+        // directly keeps the tower contract.
+        let mut router = router.clone();
+        tower_service::Service::call(&mut router, request)
+    });
+    let connection =
+        watcher.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+    if let Err(e) = connection.await {
+        // Header timeouts and clients that hang up land here: routine, so debug.
+        tracing::debug!(%peer, error = %e, "connection closed with an error");
+    }
 }
 
 /// Accept errors that concern one connection only (the one the peer abandoned).

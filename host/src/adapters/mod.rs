@@ -4,6 +4,8 @@
 //! loop of [`listener`]. Envoy ext_authz comes next, as a sibling.
 
 pub mod http;
+pub mod identity;
 pub mod listener;
 #[cfg(feature = "gateway")]
 pub mod mcp;
+pub mod tls;

@@ -226,6 +226,15 @@ pub struct RawConfig {
     /// by `arbiter gateway` when it starts).
     #[serde(default)]
     pub gateway: Option<toml::Table>,
+    /// `[identity]`: trust bundles and the listener's TLS, kept as written like
+    /// `[server]` (validated by the listeners when they start, and by
+    /// `identity::IdentityConfig::from_config` for embedders).
+    #[serde(default)]
+    pub identity: Option<toml::Table>,
+    /// `[credentials]`: the key and lifetime of per-call credentials, kept as written
+    /// (validated by the decision service when it starts).
+    #[serde(default)]
+    pub credentials: Option<toml::Table>,
 }
 
 /// `[tasks]`.
@@ -428,6 +437,10 @@ pub struct Config {
     pub server: Option<toml::Table>,
     /// `[gateway]` as written (validated by the MCP gateway, not here).
     pub gateway: Option<toml::Table>,
+    /// `[identity]` as written (validated by the listeners, not here).
+    pub identity: Option<toml::Table>,
+    /// `[credentials]` as written (validated by the decision service, not here).
+    pub credentials: Option<toml::Table>,
     /// The directory relative paths resolve against (the config file's).
     pub base_dir: PathBuf,
     /// Deadline of one reload attempt (from the config the host started with).
@@ -759,6 +772,8 @@ impl Config {
             watch_paths,
             server: raw.server,
             gateway: raw.gateway,
+            identity: raw.identity,
+            credentials: raw.credentials,
             base_dir: base.to_owned(),
             reload_timeout: Duration::from_millis(reload_timeout_ms),
             tasks,

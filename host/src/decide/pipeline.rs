@@ -189,6 +189,8 @@ fn open_decision(action: &Action, set: &PolicySet) -> Decision {
         obligations: Vec::new(),
         plugins: Vec::with_capacity(set.plugins().len()),
         elapsed_us: 0,
+        identity: None,
+        credential: None,
     }
 }
 

@@ -195,6 +195,43 @@ pub struct Decision {
     pub plugins: Vec<PluginEntry>,
     /// Wall time of the whole decision in microseconds.
     pub elapsed_us: u64,
+    /// Who the decision was for and how that was established, when the decision service
+    /// resolved it (absent for decisions made through the library alone).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub identity: Option<IdentityRecord>,
+    /// The credential minted for this allowed call, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<IssuedCredential>,
+}
+
+/// A per-call credential the decision service minted (see `service::credentials`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCredential {
+    /// Its unique id (`jti`), what the decision log records.
+    pub id: String,
+    /// The signed JWS. Never written to the decision log.
+    pub token: String,
+    /// Its `aud`.
+    pub audience: String,
+    /// Its scopes, after narrowing.
+    pub scopes: Vec<String>,
+    /// Its `exp`, Unix seconds.
+    pub expires_at: u64,
+}
+
+/// The identity a decision was made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    /// The agent id: a SPIFFE ID when verified.
+    pub id: String,
+    /// `x509-svid`, `jwt-svid`, or `none` when only asserted.
+    pub attestation: String,
+    /// Where it came from: `mtls`, `bearer`, `asserted:body`, `asserted:header:NAME`,
+    /// `asserted:config`.
+    pub source: String,
+    /// The trust domain, when verified.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trust_domain: Option<String>,
 }
 
 impl Decision {

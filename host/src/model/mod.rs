@@ -13,7 +13,7 @@ pub use action::{
     RESERVED_ENVIRONMENT_PREFIX, Resource, Task, Tool, check_agent_id, check_id,
 };
 pub use decision::{
-    Decision, DecisionEffect, Effect, Mode, Obligation, Outcome, PluginEntry, SignatureStatus,
-    outcome_word,
+    Decision, DecisionEffect, Effect, IdentityRecord, IssuedCredential, Mode, Obligation, Outcome,
+    PluginEntry, SignatureStatus, outcome_word,
 };
 pub use task::{HistoryEntry, TaskSnapshot};

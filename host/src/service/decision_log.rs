@@ -280,10 +280,13 @@ pub struct StrictAudit<'a> {
     pub via: Option<super::Via>,
     /// The policy set the decision ran on (for redaction; see [`LogEntry`]).
     pub policy_set: Option<std::sync::Arc<crate::plugin::PolicySet>>,
+    /// Who the decision is for, recorded with it.
+    pub identity: Option<crate::model::IdentityRecord>,
 }
 
 impl crate::decide::PostDecision for StrictAudit<'_> {
     fn after_decision(&self, action: &Action, decision: &mut Decision) {
+        decision.identity.clone_from(&self.identity);
         let entry = LogEntry {
             decision: decision.clone(),
             action: action.clone(),
@@ -316,6 +319,12 @@ struct Record<'a> {
     elapsed_us: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     via: Option<&'a super::Via>,
+    /// Who the decision was for: the id, its attestation, its source and trust domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'a crate::model::IdentityRecord>,
+    /// The id of the credential minted for the call (never the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_id: Option<&'a str>,
     action: Value,
 }
 
@@ -371,6 +380,8 @@ pub fn encode(
         plugins,
         elapsed_us: d.elapsed_us,
         via: entry.via.as_ref(),
+        identity: d.identity.as_ref(),
+        credential_id: d.credential.as_ref().map(|c| c.id.as_str()),
         action,
     };
     serde_json::to_writer(&mut *out, &record)?;

@@ -20,12 +20,13 @@
 //! mode it waits for the log write; [`DecisionService::blocks`] says so, and the adapter
 //! then calls it from a blocking thread (`tokio::task::spawn_blocking`).
 
+use super::credentials::{CredentialIssuer, CredentialRequest, MintStage};
 use super::decision_log::{DecisionLog, LogEntry, StrictAudit};
 use super::metrics::Metrics;
 use super::obligation_gate::{ObligationGate, Stages};
 use crate::Arbiter;
-use crate::decide::{NoPostDecision, PostDecision};
-use crate::model::{Action, Decision};
+use crate::identity::{Evidence, IdentityRefusal, IdentityVerifier, ResolvedIdentity, resolve};
+use crate::model::{Action, Decision, IdentityRecord};
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 
@@ -33,6 +34,17 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the policy set is still loading")]
 pub struct NotReady;
+
+/// Why the service took no decision: the adapter answers it as a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// No policy set has loaded yet.
+    #[error(transparent)]
+    NotReady(#[from] NotReady),
+    /// The request's identity was refused (see [`crate::identity::resolve`]).
+    #[error(transparent)]
+    Identity(#[from] IdentityRefusal),
+}
 
 /// What a decision request carries besides the action.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +57,13 @@ pub struct DecisionContext {
     /// decision and its obligations to its caller (the HTTP API). `Some(kinds)`: an
     /// allow with any other obligation is a deny ([`ObligationGate`]).
     pub enforces: Option<&'static [&'static str]>,
+    /// Who the request acts as, from [`DecisionService::identify`]. `None`: the action's
+    /// own `agent.id`, resolved by `decide` as asserted in the body (and so refused when
+    /// verification is required).
+    pub identity: Option<ResolvedIdentity>,
+    /// The credential an allowed call needs, minted as a post-decision stage (a call
+    /// that cannot get it is denied).
+    pub credential: Option<CredentialRequest>,
 }
 
 /// Where a decision request came from, as the decision log records it (`"via"`).
@@ -76,6 +95,10 @@ struct Shared {
     arbiter: OnceLock<Arc<Arbiter>>,
     metrics: Metrics,
     log: DecisionLog,
+    /// The identity verifier, when `[identity]` is configured.
+    identity: OnceLock<Arc<IdentityVerifier>>,
+    /// The credential issuer, when `[credentials]` is configured.
+    credentials: OnceLock<Arc<CredentialIssuer>>,
 }
 
 impl DecisionService {
@@ -86,6 +109,8 @@ impl DecisionService {
                 arbiter: OnceLock::new(),
                 metrics,
                 log,
+                identity: OnceLock::new(),
+                credentials: OnceLock::new(),
             }),
         }
     }
@@ -108,6 +133,58 @@ impl DecisionService {
             metrics.refresh_policy(set);
         }));
         true
+    }
+
+    /// Verifies identities with `verifier` from now on. Returns false (and changes
+    /// nothing) if a verifier was already set.
+    pub fn set_identity_verifier(&self, verifier: Arc<IdentityVerifier>) -> bool {
+        self.inner.identity.set(verifier).is_ok()
+    }
+
+    /// Mints per-call credentials with `issuer` from now on. Returns false (and changes
+    /// nothing) if an issuer was already set.
+    pub fn set_credential_issuer(&self, issuer: Arc<CredentialIssuer>) -> bool {
+        self.inner.credentials.set(issuer).is_ok()
+    }
+
+    /// The credential issuer, when configured.
+    pub fn credential_issuer(&self) -> Option<&Arc<CredentialIssuer>> {
+        self.inner.credentials.get()
+    }
+
+    /// Ends `task`: its later actions are denied, and every credential minted for it is
+    /// revoked (introspection answers `active: false` until each would have expired).
+    /// Returns how many live credentials were revoked (`None` without `[credentials]`).
+    pub fn end_task(&self, task: &str) -> Result<Option<usize>, NotReady> {
+        self.arbiter()?.end_task(task);
+        Ok(self
+            .credential_issuer()
+            .map(|issuer| issuer.revoke_task(task)))
+    }
+
+    /// The identity verifier, when configured.
+    pub fn identity_verifier(&self) -> Option<&Arc<IdentityVerifier>> {
+        self.inner.identity.get()
+    }
+
+    /// Who a request acts as: what it presented, verified, against the agent id it
+    /// asserts (and where). A refusal is counted and logged; the adapter answers it
+    /// without deciding anything.
+    pub fn identify(
+        &self,
+        evidence: Evidence<'_>,
+        asserted: Option<(&str, &str)>,
+    ) -> Result<ResolvedIdentity, IdentityRefusal> {
+        let resolved = resolve(
+            self.identity_verifier().map(Arc::as_ref),
+            evidence,
+            asserted,
+        );
+        if let Err(refusal) = &resolved {
+            self.inner.metrics.record_identity_refusal(refusal);
+            tracing::info!(reason = %refusal, "identity refused");
+        }
+        resolved
     }
 
     /// The active host, once loaded.
@@ -137,38 +214,38 @@ impl DecisionService {
     /// is queued: the decision moves into the log without a copy.
     pub fn decide<R>(
         &self,
-        action: Action,
-        context: DecisionContext,
+        mut action: Action,
+        mut context: DecisionContext,
         answer: impl FnOnce(&Decision) -> R,
-    ) -> Result<R, NotReady> {
+    ) -> Result<R, Refused> {
         let arbiter = self.arbiter()?;
+        let identity = self.apply_identity(&mut action, context.identity.take())?;
         // Taken before deciding: the log keeps it only if the decision ran on it (same
         // generation), for the words of its settings that reasons may quote.
         let policy_set = Some(arbiter.policy_set());
         let log = &self.inner.log;
-        let gate = ObligationGate {
-            enforces: context.enforces.unwrap_or(&[]),
-        };
-        let gated = context.enforces.is_some();
-        if log.is_strict() {
-            let audit = StrictAudit {
-                log,
-                trace_id: context.trace_id,
-                via: context.via,
-                policy_set,
-            };
-            let decision = if gated {
-                arbiter.decide_validated(&action, &Stages(gate, audit))
-            } else {
-                arbiter.decide_validated(&action, &audit)
-            };
-            self.count(&decision);
-            return Ok(answer(&decision));
-        }
-        let post: &dyn PostDecision = if gated { &gate } else { &NoPostDecision };
-        let decision = arbiter.decide_validated(&action, post);
+        let strict = log.is_strict();
+        // In order: obligations the adapter cannot apply deny; then an allowed call
+        // gets its credential (or is denied); then, in strict mode, the log write.
+        let gate = context.enforces.map(|enforces| ObligationGate { enforces });
+        let mint = context.credential.as_ref().map(|request| MintStage {
+            issuer: self.credential_issuer().map(Arc::as_ref),
+            request,
+        });
+        let audit = strict.then(|| StrictAudit {
+            log,
+            trace_id: context.trace_id.clone(),
+            via: context.via.clone(),
+            policy_set: policy_set.clone(),
+            identity: Some(identity.clone()),
+        });
+        let mut decision = arbiter.decide_validated(&action, &Stages(gate, Stages(mint, audit)));
+        decision.identity = Some(identity);
         self.count(&decision);
         let answered = answer(&decision);
+        if strict {
+            return Ok(answered);
+        }
         if let Err(failure) = log.submit(LogEntry {
             decision,
             action,
@@ -186,6 +263,36 @@ impl DecisionService {
     /// listed tool this way to hide those a call would be denied.
     pub fn preview(&self, action: &Action) -> Result<Decision, NotReady> {
         Ok(self.arbiter()?.preview(action))
+    }
+
+    /// Makes the action's agent the resolved identity (resolving the body's own when the
+    /// adapter did not), and returns what the decision records of it.
+    fn apply_identity(
+        &self,
+        action: &mut Action,
+        identity: Option<ResolvedIdentity>,
+    ) -> Result<IdentityRecord, IdentityRefusal> {
+        let identity = match identity {
+            Some(identity) => identity,
+            // No `[identity]`: nothing was verified or could be; the action passes as
+            // written, and the decision says it was asserted.
+            None if self.identity_verifier().is_none() => {
+                return Ok(IdentityRecord {
+                    id: action.agent.id.clone(),
+                    attestation: action.agent.attestation.clone(),
+                    source: "asserted:body".to_owned(),
+                    trust_domain: None,
+                });
+            }
+            None => self.identify(Evidence::default(), Some((&action.agent.id, "body")))?,
+        };
+        action.agent.id.clone_from(&identity.id);
+        // An attestation the body claims is not evidence: only a verifier's counts.
+        identity
+            .attestation
+            .as_str()
+            .clone_into(&mut action.agent.attestation);
+        Ok(identity.record())
     }
 
     fn count(&self, decision: &Decision) {

@@ -50,6 +50,7 @@ pub struct Metrics {
     http_errors: IntCounterVec,
     gateway_calls: IntCounterVec,
     gateway_upstream_errors: IntCounterVec,
+    identity_refusals: IntCounterVec,
     /// Decision-log records dropped because the queue was full.
     pub log_dropped: IntCounter,
     /// Decision-log records that could not be written.
@@ -131,6 +132,13 @@ impl Metrics {
             ),
             &["upstream", "kind"],
         )?;
+        let identity_refusals = IntCounterVec::new(
+            Opts::new(
+                "arbiter_identity_refusals_total",
+                "Requests refused before any decision because of their identity, by reason (invalid: a credential did not verify; unverified: none, and verification is required; conflict: the request asserts another agent; credentials: the certificate and the token disagree; anonymous: no agent named).",
+            ),
+            &["reason"],
+        )?;
         let log_dropped = IntCounter::new(
             "arbiter_decision_log_dropped_total",
             "Decision-log records dropped because the queue was full.",
@@ -153,6 +161,7 @@ impl Metrics {
         registry.register(Box::new(http_errors.clone()))?;
         registry.register(Box::new(gateway_calls.clone()))?;
         registry.register(Box::new(gateway_upstream_errors.clone()))?;
+        registry.register(Box::new(identity_refusals.clone()))?;
         registry.register(Box::new(log_dropped.clone()))?;
         registry.register(Box::new(log_errors.clone()))?;
         registry.register(Box::new(log_written.clone()))?;
@@ -177,6 +186,7 @@ impl Metrics {
             http_errors,
             gateway_calls,
             gateway_upstream_errors,
+            identity_refusals,
             log_dropped,
             log_errors,
             log_written,
@@ -232,6 +242,13 @@ impl Metrics {
     pub fn record_reload(&self, trigger: ReloadTrigger, result: ReloadResult) {
         self.reloads
             .with_label_values(&[trigger.as_str(), result.as_str()])
+            .inc();
+    }
+
+    /// Counts a request refused for its identity.
+    pub fn record_identity_refusal(&self, refusal: &crate::identity::IdentityRefusal) {
+        self.identity_refusals
+            .with_label_values(&[refusal.kind()])
             .inc();
     }
 

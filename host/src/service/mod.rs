@@ -18,6 +18,7 @@ pub use config::{
     Secret, ServerConfig, TokenSource,
 };
 pub use decision_log::{DecisionLog, LogEntry, LogFailure, StrictAudit, fail_closed};
-pub use decision_service::{DecisionContext, DecisionService, NotReady, Via};
+pub mod credentials;
+pub use decision_service::{DecisionContext, DecisionService, NotReady, Refused, Via};
 pub use metrics::{GATEWAY_OUTCOMES, LATENCY_BUCKETS, Metrics, MetricsError};
 pub use redaction::REDACTED;

@@ -63,6 +63,15 @@ impl PostDecision for ObligationGate<'_> {
     }
 }
 
+/// An optional stage: runs when present.
+impl<T: PostDecision> PostDecision for Option<T> {
+    fn after_decision(&self, action: &Action, decision: &mut Decision) {
+        if let Some(stage) = self {
+            stage.after_decision(action, decision);
+        }
+    }
+}
+
 /// Runs two stages in order.
 #[derive(Debug)]
 pub struct Stages<A, B>(pub A, pub B);
@@ -122,6 +131,8 @@ mod tests {
                 .collect(),
             plugins: Vec::new(),
             elapsed_us: 0,
+            identity: None,
+            credential: None,
         }
     }
 

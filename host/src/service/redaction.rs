@@ -665,6 +665,8 @@ mod tests {
             obligations: entry.obligations.clone(),
             plugins: vec![entry],
             elapsed_us: 1,
+            identity: None,
+            credential: None,
         };
         (decision, action)
     }

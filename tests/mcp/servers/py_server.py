@@ -20,7 +20,17 @@ error; http: HTTP 400 with a JSON-RPC error body), so `mode: auto` clients fall 
 `initialize` and end up on V.
 
 --header-log PATH (http only; else env var MCP_HEADER_LOG): one JSON line per HTTP
-request, `{"http": "POST", "path": "/mcp", "rpc": "tools/call", "headers": {mcp-* ...}}`.
+request, `{"http": "POST", "path": "/mcp", "rpc": "tools/call", "headers": {mcp-* ...}}`
+(plus `authorization` when one arrives: the gateway must never pass the agent's on).
+
+--require-credential JWKS_URL AUDIENCE (http only): a tool server that accepts a
+`tools/call` only with an Arbiter per-call credential in `Authorization: Bearer`,
+verified with PyJWT against the JWKS fetched from JWKS_URL: signature, `exp`, `aud` =
+AUDIENCE, and the call itself (`tool` = params.name, `args_sha256` = SHA-256 of the
+arguments as JSON with sorted keys and no whitespace). A call without one, or with one
+for another tool, other arguments or another audience, gets HTTP 401 and does not run.
+Each verdict is one JSON line in the header log: `{"credential": {claims}}` or
+`{"credential_refused": reason}`.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from mcp.shared.message import ServerMessageMetadata
 
 CALL_LOG: str | None = None
 HEADER_LOG: str | None = None
+REQUIRE_CREDENTIAL: list[str] | None = None
 
 # A fake "confidential" record: tests check whether this text (ACCT-12345678) leaks.
 RECORD_TEMPLATE = (
@@ -215,7 +226,8 @@ def pin_protocol_version(version: str) -> None:
 
 class HeaderLog:
     """ASGI middleware: one JSON line per HTTP request with its method, path, JSON-RPC
-    method(s) and mcp-* headers. POST lines are written once the body has been read."""
+    method(s), mcp-* and authorization headers. POST lines are written once the body has
+    been read."""
 
     def __init__(self, app: Any, path: str) -> None:
         self.app = app
@@ -230,7 +242,7 @@ class HeaderLog:
             "headers": {
                 k.decode("latin-1"): v.decode("latin-1")
                 for k, v in scope["headers"]
-                if k.lower().startswith(b"mcp-")
+                if k.lower().startswith(b"mcp-") or k.lower() == b"authorization"
             },
         }
         if scope["method"] != "POST":
@@ -253,6 +265,80 @@ class HeaderLog:
         await self.app(scope, receive_logged, send)
         if not logged:
             append_line(self.path, rec)
+
+
+class RequireCredential:
+    """ASGI middleware: see --require-credential in the module docs."""
+
+    def __init__(self, app: Any, jwks_url: str, audience: str) -> None:
+        import jwt
+
+        self.app = app
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=False)
+        self.audience = audience
+
+    def verdict(self, scope: Any, body: bytes) -> str | None:
+        """None when the call may run, else why not."""
+        import hashlib
+
+        import jwt
+
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(msg, dict) or msg.get("method") != "tools/call":
+            return None
+        auth = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"authorization"), "")
+        if not auth.lower().startswith("bearer "):
+            return "no credential"
+        token = auth[7:].strip()
+        try:
+            key = self.jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=["EdDSA", "ES256"],
+                audience=self.audience,
+                options={"require": ["exp", "iat", "sub", "aud", "jti"]},
+            )
+        except jwt.PyJWTError as e:
+            return f"{type(e).__name__}: {e}"
+        params = msg.get("params") or {}
+        if claims.get("tool") != params.get("name"):
+            return f"issued for tool {claims.get('tool')!r}, not {params.get('name')!r}"
+        canonical = json.dumps(params.get("arguments") or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if claims.get("args_sha256") != hashlib.sha256(canonical.encode()).hexdigest():
+            return "issued for other arguments"
+        append_line(HEADER_LOG, {"credential": claims})
+        return None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        body = bytearray()
+        messages = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        reason = await asyncio.to_thread(self.verdict, scope, bytes(body))
+        if reason is not None:
+            append_line(HEADER_LOG, {"credential_refused": reason})
+            payload = json.dumps({"error": f"credential refused: {reason}"}).encode()
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def rpc_methods(body: bytes) -> Any:
@@ -293,6 +379,8 @@ async def serve_http(port: int) -> None:
     import uvicorn
 
     app = mcp.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+    if REQUIRE_CREDENTIAL:
+        app = RequireCredential(app, *REQUIRE_CREDENTIAL)
     if HEADER_LOG:
         app = HeaderLog(app, HEADER_LOG)
     sock = bind_socket(port)
@@ -346,14 +434,16 @@ async def serve_http(port: int) -> None:
 
 
 def main() -> None:
-    global CALL_LOG, HEADER_LOG
+    global CALL_LOG, HEADER_LOG, REQUIRE_CREDENTIAL
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("transport", choices=["stdio", "http"])
     ap.add_argument("port", nargs="?", type=int, default=0)
     ap.add_argument("--call-log", default=None)
     ap.add_argument("--header-log", default=None)
     ap.add_argument("--protocol-version", choices=HANDSHAKE_PROTOCOL_VERSIONS, default=None)
+    ap.add_argument("--require-credential", nargs=2, metavar=("JWKS_URL", "AUDIENCE"), default=None)
     args = ap.parse_args()
+    REQUIRE_CREDENTIAL = args.require_credential
     CALL_LOG = args.call_log or os.environ.get("MCP_CALL_LOG") or None
     HEADER_LOG = args.header_log or os.environ.get("MCP_HEADER_LOG") or None
     if args.protocol_version:

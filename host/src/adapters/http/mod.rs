@@ -181,7 +181,12 @@ pub fn router(state: AppState) -> Router {
     let open = Router::new()
         .route("/healthz", get(routes::health::live))
         .route("/readyz", get(routes::health::ready))
-        .route("/metrics", get(routes::metrics::metrics));
+        .route("/metrics", get(routes::metrics::metrics))
+        .route("/v1/credentials/jwks", get(routes::credentials::jwks))
+        .route(
+            "/v1/credentials/introspect",
+            post(routes::credentials::introspect),
+        );
     Router::new()
         .merge(client)
         .merge(admin)
@@ -217,6 +222,12 @@ pub enum ServeError {
     /// The decision log sink could not be opened.
     #[error("cannot start the decision log: {0}")]
     DecisionLog(std::io::Error),
+    /// Verified identity could not be set up.
+    #[error(transparent)]
+    Identity(#[from] crate::adapters::identity::IdentitySetupError),
+    /// Per-call credentials could not be set up.
+    #[error(transparent)]
+    Credentials(#[from] crate::service::credentials::CredentialSetupError),
     /// The listener could not be bound or failed.
     #[error("cannot listen on `{addr}`: {cause}")]
     Listen {
@@ -252,6 +263,14 @@ pub async fn serve_until(
     let log = DecisionLog::start(&server.decision_log, metrics.clone())
         .map_err(ServeError::DecisionLog)?;
     let state = AppState::new(settings, metrics, log);
+    let identity = crate::adapters::identity::start(
+        &config,
+        state.service(),
+        state.settings().decide_token.is_some(),
+    )?;
+    if let Some(issuer) = crate::service::credentials::CredentialIssuer::from_config(&config)? {
+        state.service().set_credential_issuer(Arc::new(issuer));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|cause| ServeError::Listen { addr, cause })?;
@@ -303,7 +322,7 @@ pub async fn serve_until(
             () = load_failed => {}
         }
     };
-    run(listener, state, stop)
+    run(listener, state, identity.tls.clone(), stop)
         .await
         .map_err(|cause| ServeError::Listen { addr: local, cause })?;
     let failed = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -319,6 +338,7 @@ pub async fn serve_until(
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    tls: Option<crate::adapters::tls::TlsListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
@@ -328,7 +348,7 @@ pub async fn run(
         max_connections: settings.max_connections,
     };
     let draining = state.clone();
-    super::listener::serve(listener, app, limits, shutdown, move || {
+    super::listener::serve(listener, app, limits, tls, shutdown, move || {
         draining.begin_shutdown();
     })
     .await?;

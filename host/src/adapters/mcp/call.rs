@@ -7,18 +7,20 @@
 //! | --- | --- |
 //! | `tool.server` | the upstream's configured `name` (the endpoint `/mcp/{name}`) |
 //! | `tool.name`, `arguments` | the JSON-RPC body: `params.name`, `params.arguments` (never a header) |
-//! | `agent.id` | `[gateway.identity]`: the `x-arbiter-agent` header (or the one configured), or a fixed id; attestation `none` |
+//! | `agent.id`, `agent.attestation` | the verified SPIFFE ID (`[identity]`: the TLS client's X.509-SVID, or a JWT-SVID in `Authorization: Bearer`); else `[gateway.identity]`: the `x-arbiter-agent` header (or the one configured), or a fixed id, with attestation `none` |
 //! | `task` | headers `x-arbiter-task` (id), `x-arbiter-intent`, `x-arbiter-task-started-at`, `x-arbiter-task-expires-at` (Unix ms) |
 //! | `delegation` | header `x-arbiter-delegation`: a JSON array of `{id, kind, scopes}` |
 //! | `request_id` | header `x-arbiter-request-id`, else a fresh `mcp-<uuid>` |
 //! | `resource` | `mcp://{upstream}/{tool}` with the configured `labels` and `tool_labels` |
 //! | `environment` | `[gateway] environment`, plus `arbiter.phase` = `call` or `list` |
 //!
-//! The identity and task headers are assertions of the client until verified identity
-//! plugs in; every decision log line records where the agent id came from.
+//! An agent header that names another agent than the verified identity is refused
+//! before anything is decided. The task headers are assertions of the client; every
+//! decision (and its log line) records the identity, its attestation and its source.
 
 use super::config::{AgentSource, DenialStyle, GatewayConfig, UpstreamConfig};
 use super::jsonrpc;
+use crate::identity::ResolvedIdentity;
 use crate::model::{
     Action, Agent, Decision, DecisionEffect, PHASE_KEY, Principal, Resource, Task, Tool,
 };
@@ -61,11 +63,29 @@ impl Phase {
 #[error("{0}")]
 pub struct CallRefusal(pub String);
 
-/// The identity the gateway took the agent id from, for the decision log.
-pub fn identity_source(gateway: &GatewayConfig) -> String {
+/// The agent id the request asserts in the configured header, and where, for
+/// [`crate::service::DecisionService::identify`]. A fixed agent of the config is not a
+/// claim of the request: it applies only when nothing is verified ([`fallback_agent`]).
+pub fn asserted_agent(
+    gateway: &GatewayConfig,
+    headers: &HeaderMap,
+) -> Result<Option<(String, String)>, CallRefusal> {
     match &gateway.agent {
-        AgentSource::Header(name) => format!("header:{name}"),
-        AgentSource::Fixed(_) => "config".to_owned(),
+        AgentSource::Fixed(_) => Ok(None),
+        AgentSource::Header(name) => Ok(text(headers, name)?
+            .filter(|v| !v.is_empty())
+            .map(|id| (id.to_owned(), format!("header:{name}")))),
+    }
+}
+
+/// The agent a request with no verified and no asserted identity acts as: the fixed
+/// agent of the config, or a refusal naming the missing header.
+pub fn fallback_agent(gateway: &GatewayConfig) -> Result<(String, String), CallRefusal> {
+    match &gateway.agent {
+        AgentSource::Fixed(id) => Ok((id.clone(), "config".to_owned())),
+        AgentSource::Header(name) => Err(CallRefusal(format!(
+            "no agent identity: header `{name}` is missing (configured in [gateway.identity]) and no SVID was presented"
+        ))),
     }
 }
 
@@ -102,21 +122,11 @@ pub fn action(
     gateway: &GatewayConfig,
     upstream: &UpstreamConfig,
     headers: &HeaderMap,
+    agent: &ResolvedIdentity,
     tool: &str,
     arguments: Value,
     phase: Phase,
 ) -> Result<Action, CallRefusal> {
-    let agent = match &gateway.agent {
-        AgentSource::Fixed(id) => id.clone(),
-        AgentSource::Header(name) => text(headers, name)?
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                CallRefusal(format!(
-                    "no agent identity: header `{name}` is missing (configured in [gateway.identity])"
-                ))
-            })?
-            .to_owned(),
-    };
     let task = match text(headers, TASK_HEADER)? {
         None => None,
         Some(id) => {
@@ -155,8 +165,8 @@ pub fn action(
     let action = Action {
         request_id,
         agent: Agent {
-            id: agent,
-            attestation: "none".to_owned(),
+            id: agent.id.clone(),
+            attestation: agent.attestation.as_str().to_owned(),
             claims: Default::default(),
         },
         delegation,
@@ -206,7 +216,7 @@ pub fn target(message: &Value) -> Result<(String, Value), String> {
 }
 
 /// What the client is told about a decision that stops the call.
-pub fn decision_data(decision: &Decision, upstream: &str, identity: &str) -> Value {
+pub fn decision_data(decision: &Decision, upstream: &str) -> Value {
     let approvers: Vec<&str> = decision
         .obligations
         .iter()
@@ -220,7 +230,7 @@ pub fn decision_data(decision: &Decision, upstream: &str, identity: &str) -> Val
         "request_id": decision.request_id,
         "generation": decision.generation,
         "upstream": upstream,
-        "identity": { "source": identity, "attestation": "none" },
+        "identity": decision.identity,
     });
     if let (Some(object), false) = (data.as_object_mut(), approvers.is_empty()) {
         object.insert("approvers".to_owned(), json!(approvers));
@@ -230,14 +240,8 @@ pub fn decision_data(decision: &Decision, upstream: &str, identity: &str) -> Val
 
 /// The answer to a `tools/call` that a decision stopped (deny or step-up), in the
 /// configured style.
-pub fn stopped(
-    style: DenialStyle,
-    id: &Value,
-    decision: &Decision,
-    upstream: &str,
-    identity: &str,
-) -> Value {
-    let data = decision_data(decision, upstream, identity);
+pub fn stopped(style: DenialStyle, id: &Value, decision: &Decision, upstream: &str) -> Value {
+    let data = decision_data(decision, upstream);
     let (code, what) = match decision.effect {
         DecisionEffect::StepUp => (jsonrpc::STEP_UP_REQUIRED, "needs approval"),
         _ => (jsonrpc::DENIED, "denied"),
@@ -287,6 +291,16 @@ mod tests {
             },
             labels: vec![],
             tool_labels: [("read".to_owned(), vec!["secret".to_owned()])].into(),
+            credential: None,
+        }
+    }
+
+    fn asserted(id: &str) -> ResolvedIdentity {
+        ResolvedIdentity {
+            id: id.to_owned(),
+            attestation: crate::identity::Attestation::None,
+            trust_domain: None,
+            source: crate::identity::IdentitySource::Asserted("header:x-arbiter-agent".to_owned()),
         }
     }
 
@@ -314,6 +328,7 @@ mod tests {
             &gateway(),
             &upstream(),
             &h,
+            &asserted("spiffe://example.org/a"),
             "read",
             json!({"path":"/x"}),
             Phase::Call,
@@ -337,11 +352,25 @@ mod tests {
         let g = gateway();
         let u = upstream();
         let refuse = |pairs: &[(&'static str, &str)]| {
-            action(&g, &u, &headers(pairs), "read", json!({}), Phase::Call)
+            action(
+                &g,
+                &u,
+                &headers(pairs),
+                &asserted("a"),
+                "read",
+                json!({}),
+                Phase::Call,
+            )
+            .unwrap_err()
+            .0
+        };
+        assert_eq!(asserted_agent(&g, &headers(&[])), Ok(None));
+        assert!(
+            fallback_agent(&g)
                 .unwrap_err()
                 .0
-        };
-        assert!(refuse(&[]).contains("header `x-arbiter-agent` is missing"));
+                .contains("header `x-arbiter-agent` is missing")
+        );
         assert!(
             refuse(&[("x-arbiter-agent", "a"), (TASK_HEADER, "t")]).contains("`x-arbiter-intent`")
         );

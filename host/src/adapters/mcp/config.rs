@@ -136,6 +136,43 @@ pub struct RawUpstream {
     /// Resource labels by tool name.
     #[serde(default)]
     pub tool_labels: BTreeMap<String, Vec<String>>,
+    /// Mint a per-call credential for every allowed call.
+    pub credential: Option<RawCredential>,
+}
+
+/// `[gateway.upstream.credential]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredential {
+    /// The `aud`; default the upstream's name.
+    pub audience: Option<String>,
+    /// Scopes every call needs.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Scopes by tool name, instead of `scopes`.
+    #[serde(default)]
+    pub tool_scopes: BTreeMap<String, Vec<String>>,
+}
+
+/// The credential the gateway injects into the upstream request of each allowed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamCredential {
+    /// The `aud`.
+    pub audience: String,
+    /// Scopes every call needs.
+    pub scopes: Vec<String>,
+    /// Scopes by tool, instead of `scopes`.
+    pub tool_scopes: BTreeMap<String, Vec<String>>,
+}
+
+impl UpstreamCredential {
+    /// What a call of `tool` asks the decision service to mint.
+    pub fn request_for(&self, tool: &str) -> crate::service::credentials::CredentialRequest {
+        crate::service::credentials::CredentialRequest {
+            audience: self.audience.clone(),
+            scopes: self.tool_scopes.get(tool).unwrap_or(&self.scopes).clone(),
+        }
+    }
 }
 
 /// How a denial reaches the MCP client.
@@ -193,6 +230,8 @@ pub struct UpstreamConfig {
     pub labels: Vec<String>,
     /// Resource labels by tool.
     pub tool_labels: BTreeMap<String, Vec<String>>,
+    /// The per-call credential injected as `Authorization: Bearer`, when configured.
+    pub credential: Option<UpstreamCredential>,
 }
 
 impl UpstreamConfig {
@@ -501,11 +540,26 @@ impl GatewayConfig {
                     }
                 }
             };
+            let credential = match (up.credential, &transport) {
+                (None, _) => None,
+                (Some(_), Transport::Stdio { .. }) => {
+                    return Err(invalid(
+                        format!("{key}.credential"),
+                        "credentials are injected as an `Authorization` header: Streamable HTTP upstreams (`url`) only",
+                    ));
+                }
+                (Some(c), Transport::Http { .. }) => Some(UpstreamCredential {
+                    audience: c.audience.unwrap_or_else(|| name.clone()),
+                    scopes: c.scopes,
+                    tool_scopes: c.tool_scopes,
+                }),
+            };
             upstreams.push(UpstreamConfig {
                 name,
                 transport,
                 labels: up.labels,
                 tool_labels: up.tool_labels,
+                credential,
             });
         }
         Ok(Self {

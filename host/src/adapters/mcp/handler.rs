@@ -15,9 +15,11 @@ use super::upstream::Upstream;
 use super::upstream::http::HttpUpstream;
 use super::upstream::stdio::StdioUpstream;
 use super::{Gateway, Route};
+use crate::adapters::identity::Presented;
+use crate::identity::{IdentityRefusal, ResolvedIdentity};
 use crate::model::DecisionEffect;
 use crate::service::obligation_gate::{LOG, REDACT, redact};
-use crate::service::{DecisionContext, NotReady, Via};
+use crate::service::{DecisionContext, NotReady, Refused, Via};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
@@ -55,8 +57,12 @@ pub async fn endpoint(
     if let Some(response) = origin_refusal(&gateway, request.headers()) {
         return response;
     }
+    let caller = match Caller::of(&gateway, &request) {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     match *request.method() {
-        Method::POST => post(&gateway, route, request).await,
+        Method::POST => post(&gateway, route, &caller, request).await,
         Method::GET => get(&gateway, route, request.headers()).await,
         Method::DELETE => delete(&gateway, route, request.headers()).await,
         _ => {
@@ -72,6 +78,91 @@ pub async fn endpoint(
             response
         }
     }
+}
+
+/// Who a request acts as, resolved once per request before anything is relayed.
+struct Caller {
+    /// `Err`: nothing verified and nothing asserted; requests that need no decision
+    /// still pass, `tools/call` and `tools/list` are refused with this.
+    identity: Result<ResolvedIdentity, CallRefusal>,
+}
+
+impl Caller {
+    /// Verifies what the request presented against what it asserts: a refusal (a bad
+    /// credential, a missing one where verification is required, a header naming
+    /// another agent) ends the request here, answered 401 or 403 with a JSON-RPC error.
+    fn of(gateway: &Gateway, request: &Request) -> Result<Self, Box<Response>> {
+        let presented = Presented::of(request.headers(), request.extensions());
+        let asserted = match call::asserted_agent(&gateway.config, request.headers()) {
+            Ok(asserted) => asserted,
+            Err(refusal) => {
+                return Ok(Self {
+                    identity: Err(refusal),
+                });
+            }
+        };
+        let claim = asserted.as_ref().map(|(id, by)| (id.as_str(), by.as_str()));
+        let identity = match gateway.service.identify(presented.evidence(), claim) {
+            Ok(identity) => Ok(identity),
+            Err(IdentityRefusal::Anonymous) => {
+                call::fallback_agent(&gateway.config).and_then(|(id, by)| {
+                    gateway
+                        .service
+                        .identify(presented.evidence(), Some((&id, &by)))
+                        .map_err(|refusal| CallRefusal(refusal.to_string()))
+                })
+            }
+            Err(refusal) => return Err(Box::new(identity_refused(&refusal))),
+        };
+        Ok(Self { identity })
+    }
+}
+
+/// 401 (with `WWW-Authenticate`) for a credential that did not verify or is missing,
+/// 403 for one that names another agent than the request asserts.
+fn identity_refused(refusal: &IdentityRefusal) -> Response {
+    let forbidden = matches!(
+        refusal,
+        IdentityRefusal::Conflict { .. } | IdentityRefusal::Credentials { .. }
+    );
+    let status = if forbidden {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    let message = format!("Arbiter: {refusal}");
+    let mut response = json_response(
+        status,
+        &jsonrpc::error(
+            None,
+            jsonrpc::IDENTITY_REFUSED,
+            &message,
+            Some(json!({ "effect": "deny", "reason": refusal.to_string() })),
+        ),
+    );
+    if !forbidden {
+        // RFC 6750: say which scheme and why; quotes and controls cannot appear in a
+        // quoted string, so they are replaced.
+        let description: String = refusal
+            .to_string()
+            .chars()
+            .map(|c| {
+                if c == '"' || c == '\\' || c.is_control() {
+                    '\''
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&format!(
+            "Bearer error=\"invalid_token\", error_description=\"{description}\""
+        )) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
 }
 
 /// Browsers send `Origin`; one not configured is refused (403), so that a web page
@@ -122,7 +213,12 @@ async fn read_body(gateway: &Gateway, request: Request) -> Result<Bytes, Respons
     }
 }
 
-async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Response {
+async fn post(
+    gateway: &Arc<Gateway>,
+    route: &Route,
+    caller: &Caller,
+    request: Request,
+) -> Response {
     let headers = request.headers().clone();
     let body = match read_body(gateway, request).await {
         Ok(body) => body,
@@ -195,6 +291,7 @@ async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Respon
             tools_call(
                 gateway,
                 route,
+                caller,
                 &headers,
                 revision,
                 message.clone(),
@@ -203,7 +300,7 @@ async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Respon
             .await
         }
         Kind::Request { id, method } if method == "tools/list" => {
-            let filter = match list_filter(gateway, route, &headers, id) {
+            let filter = match list_filter(gateway, route, caller, &headers, id) {
                 Ok(filter) => filter,
                 Err(response) => return *response,
             };
@@ -216,12 +313,13 @@ async fn post(gateway: &Arc<Gateway>, route: &Route, request: Request) -> Respon
                 &kind,
                 body,
                 Some(filter),
+                None,
             )
             .await
         }
         _ => {
             forward(
-                gateway, route, &headers, revision, message, &kind, body, None,
+                gateway, route, &headers, revision, message, &kind, body, None, None,
             )
             .await
         }
@@ -290,7 +388,17 @@ async fn batch(
     match &route.upstream {
         Upstream::Http(http) => {
             let relay = gateway.relay(route, None, None);
-            relay_http(gateway, route, http, Method::POST, headers, body, relay).await
+            relay_http(
+                gateway,
+                route,
+                http,
+                Method::POST,
+                headers,
+                body,
+                relay,
+                None,
+            )
+            .await
         }
         Upstream::Stdio(_) => refuse(
             StatusCode::BAD_REQUEST,
@@ -306,16 +414,22 @@ async fn batch(
 fn list_filter(
     gateway: &Arc<Gateway>,
     route: &Route,
+    caller: &Caller,
     headers: &HeaderMap,
     id: &Value,
 ) -> Result<ListFilter, Box<Response>> {
     if gateway.service.arbiter().is_err() {
         return Err(Box::new(policy_unavailable(id)));
     }
+    let agent = match &caller.identity {
+        Ok(agent) => agent,
+        Err(refusal) => return Err(Box::new(refused(id, refusal))),
+    };
     if let Err(refusal) = call::action(
         &gateway.config,
         &route.config,
         headers,
+        agent,
         "tools/list",
         json!({}),
         call::Phase::List,
@@ -327,6 +441,7 @@ fn list_filter(
         gateway: Arc::clone(&gateway.config),
         upstream: Arc::clone(&route.config),
         headers: headers.clone(),
+        agent: agent.clone(),
     })
 }
 
@@ -358,12 +473,14 @@ fn refused(id: &Value, refusal: &CallRefusal) -> Response {
 /// the call or the redactions to apply before forwarding it.
 enum Verdict {
     Stop(DecisionEffect, Value),
-    Forward(Vec<String>),
+    /// The redactions, and the minted credential for the upstream.
+    Forward(Vec<String>, Option<String>),
 }
 
 async fn tools_call(
     gateway: &Arc<Gateway>,
     route: &Route,
+    caller: &Caller,
     headers: &HeaderMap,
     revision: Revision,
     mut message: Value,
@@ -388,14 +505,21 @@ async fn tools_call(
             );
         }
     };
-    let action = match call::action(
-        &gateway.config,
-        &route.config,
-        headers,
-        &tool,
-        arguments,
-        call::Phase::Call,
-    ) {
+    let action = match caller
+        .identity
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|agent| {
+            call::action(
+                &gateway.config,
+                &route.config,
+                headers,
+                agent,
+                &tool,
+                arguments,
+                call::Phase::Call,
+            )
+        }) {
         Ok(action) => action,
         Err(refusal) => {
             tracing::info!(upstream, tool, reason = %refusal, "tools/call refused before deciding");
@@ -412,12 +536,17 @@ async fn tools_call(
             adapter: "mcp",
             upstream: Some(upstream.to_owned()),
             jsonrpc_id: Some(id.clone()),
-            identity: Some(gateway.identity.clone()),
+            identity: caller.identity.as_ref().ok().map(|i| i.source.label()),
         }),
         enforces: Some(ENFORCED_OBLIGATIONS),
+        identity: caller.identity.as_ref().ok().cloned(),
+        credential: route
+            .config
+            .credential
+            .as_ref()
+            .map(|c| c.request_for(&tool)),
     };
     let style = gateway.config.denial;
-    let identity = gateway.identity.clone();
     let upstream_name = upstream.to_owned();
     let answer_id = id.clone();
     let answer = move |decision: &crate::Decision| match decision.effect {
@@ -428,24 +557,32 @@ async fn tools_call(
                 .filter(|o| o.kind == REDACT)
                 .map(|o| o.detail.clone())
                 .collect(),
+            decision.credential.as_ref().map(|c| c.token.clone()),
         ),
         effect => Verdict::Stop(
             effect,
-            call::stopped(style, &answer_id, decision, &upstream_name, &identity),
+            call::stopped(style, &answer_id, decision, &upstream_name),
         ),
     };
     let service = gateway.service.clone();
-    let decided: Result<Verdict, NotReady> = if service.blocks() {
+    let decided: Result<Verdict, Refused> = if service.blocks() {
         match tokio::task::spawn_blocking(move || service.decide(action, context, answer)).await {
             Ok(decided) => decided,
             // The decision thread panicked: no decision, so nothing is forwarded.
-            Err(_) => Err(NotReady),
+            Err(_) => Err(Refused::NotReady(NotReady)),
         }
     } else {
         service.decide(action, context, answer)
     };
-    let redactions = match decided {
-        Err(NotReady) => {
+    let (redactions, credential) = match decided {
+        Err(Refused::Identity(refusal)) => {
+            gateway
+                .service
+                .metrics()
+                .record_gateway_call(upstream, "refused");
+            return identity_refused(&refusal);
+        }
+        Err(Refused::NotReady(_)) => {
             gateway
                 .service
                 .metrics()
@@ -459,7 +596,7 @@ async fn tools_call(
                 .record_gateway_call(upstream, effect.as_str());
             return json_response(StatusCode::OK, &answer);
         }
-        Ok(Verdict::Forward(redactions)) => redactions,
+        Ok(Verdict::Forward(redactions, credential)) => (redactions, credential),
     };
     gateway
         .service
@@ -480,7 +617,15 @@ async fn tools_call(
         method: "tools/call".to_owned(),
     };
     forward(
-        gateway, route, headers, revision, message, &kind, body, None,
+        gateway,
+        route,
+        headers,
+        revision,
+        message,
+        &kind,
+        body,
+        None,
+        credential.as_deref(),
     )
     .await
 }
@@ -496,6 +641,7 @@ async fn forward(
     kind: &Kind,
     body: Bytes,
     filter: Option<ListFilter>,
+    credential: Option<&str>,
 ) -> Response {
     let id = match kind {
         Kind::Request { id, .. } => Some(id.clone()),
@@ -504,7 +650,17 @@ async fn forward(
     let relay = gateway.relay(route, id.clone(), filter);
     match &route.upstream {
         Upstream::Http(http) => {
-            relay_http(gateway, route, http, Method::POST, headers, body, relay).await
+            relay_http(
+                gateway,
+                route,
+                http,
+                Method::POST,
+                headers,
+                body,
+                relay,
+                credential,
+            )
+            .await
         }
         Upstream::Stdio(stdio) => {
             stdio_post(
@@ -626,6 +782,7 @@ async fn get(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> Resp
                 headers,
                 Bytes::new(),
                 relay,
+                None,
             )
             .await
         }
@@ -675,6 +832,7 @@ async fn delete(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> R
                 headers,
                 Bytes::new(),
                 relay,
+                None,
             )
             .await
         }
@@ -703,6 +861,7 @@ async fn delete(gateway: &Arc<Gateway>, route: &Route, headers: &HeaderMap) -> R
 
 /// Relays one request to an HTTP upstream with the client's MCP headers, and its
 /// answer back.
+#[allow(clippy::too_many_arguments)]
 async fn relay_http(
     gateway: &Gateway,
     route: &Route,
@@ -711,8 +870,24 @@ async fn relay_http(
     headers: &HeaderMap,
     body: Bytes,
     relay: Relay,
+    credential: Option<&str>,
 ) -> Response {
-    let forwarded = HttpUpstream::forwarded_headers(headers);
+    let mut forwarded = HttpUpstream::forwarded_headers(headers);
+    // The agent's own `Authorization` is never among the forwarded headers; the
+    // upstream sees only the credential minted for this call.
+    if let Some(token) = credential {
+        match HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(value) => {
+                forwarded.insert(header::AUTHORIZATION, value);
+            }
+            Err(_) => {
+                let e = super::upstream::UpstreamError::unavailable(
+                    "the minted credential is not a valid header value".to_owned(),
+                );
+                return gateway.failed(route, &relay, &e);
+            }
+        }
+    }
     match http.send(method, forwarded, body).await {
         Ok(answer) => relay::http_answer(relay, answer, gateway.fault_counter(route)).await,
         Err(e) => gateway.failed(route, &relay, &e),

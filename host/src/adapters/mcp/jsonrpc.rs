@@ -24,6 +24,10 @@ pub const POLICY_UNAVAILABLE: i64 = -31003;
 /// The gateway refused the call before deciding: the request lacks what a decision
 /// needs (the agent's identity, a valid task header), naming what.
 pub const REFUSED: i64 = -31004;
+/// The request's identity was refused before anything was relayed or decided: a
+/// credential that did not verify, none where verification is required, or an agent
+/// header naming another agent than the verified one.
+pub const IDENTITY_REFUSED: i64 = -31005;
 /// The upstream cannot be reached, exited, or has no room for another session.
 pub const UPSTREAM_UNAVAILABLE: i64 = -31010;
 /// The upstream answered something that is not MCP.

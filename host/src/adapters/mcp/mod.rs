@@ -68,8 +68,6 @@ pub struct Gateway {
     service: DecisionService,
     config: Arc<GatewayConfig>,
     routes: HashMap<String, Route>,
-    /// Where the agent id comes from, for the decision log.
-    identity: String,
     /// Set when the gateway stops: open streams end.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -114,13 +112,11 @@ impl Gateway {
                 },
             );
         }
-        let identity = call::identity_source(&config);
         let (stopping, _) = tokio::sync::watch::channel(false);
         let gateway = Arc::new(Self {
             service,
             config: Arc::new(config),
             routes,
-            identity,
             stopping,
         });
         gateway.start_reapers();
@@ -237,6 +233,12 @@ pub enum GatewayError {
     /// The decision log could not be opened.
     #[error("cannot start the decision log: {0}")]
     DecisionLog(std::io::Error),
+    /// Verified identity could not be set up.
+    #[error(transparent)]
+    Identity(#[from] crate::adapters::identity::IdentitySetupError),
+    /// Per-call credentials could not be set up.
+    #[error(transparent)]
+    Credentials(#[from] crate::service::credentials::CredentialSetupError),
     /// An upstream is misconfigured.
     #[error("upstream: {0}")]
     Upstream(#[from] UpstreamError),
@@ -267,6 +269,27 @@ pub async fn serve_until(
     let log = DecisionLog::start(&server.decision_log, metrics.clone())
         .map_err(GatewayError::DecisionLog)?;
     let service = DecisionService::new(metrics, log);
+    let settings = ServerSettings::resolve(&server, |var| std::env::var(var).ok())?;
+    let identity =
+        crate::adapters::identity::start(&config, &service, settings.decide_token.is_some())?;
+    match crate::service::credentials::CredentialIssuer::from_config(&config)? {
+        Some(issuer) => {
+            service.set_credential_issuer(Arc::new(issuer));
+        }
+        None => {
+            if let Some(up) = gateway_config
+                .upstreams
+                .iter()
+                .find(|u| u.credential.is_some())
+            {
+                return Err(GatewayError::Config(ConfigError::Invalid {
+                    key: format!("gateway.upstream `{}`.credential", up.name),
+                    problem: "needs a `[credentials]` table with the key that signs credentials"
+                        .to_owned(),
+                }));
+            }
+        }
+    }
     let path = config_path.to_owned();
     let arbiter = tokio::task::spawn_blocking(move || Arbiter::from_config_file(&path))
         .await
@@ -305,19 +328,23 @@ pub async fn serve_until(
         .local_addr()
         .map_err(|cause| GatewayError::Listen { addr, cause })?;
     tracing::info!(addr = %local, upstreams = ?upstreams, "MCP gateway listening; endpoints are /mcp/{{name}}");
-    let api = AppState::with_service(
-        ServerSettings::resolve(&server, |var| std::env::var(var).ok())?,
-        service.clone(),
-    );
+    let api = AppState::with_service(settings, service.clone());
     let app = router(Arc::clone(&gateway)).merge(crate::adapters::http::router(api.clone()));
     let stopping = Arc::clone(&gateway);
     let stop_streams = async move {
         shutdown.await;
         stopping.stop().await;
     };
-    crate::adapters::listener::serve(listener, app, limits, stop_streams, move || {
-        api.begin_shutdown();
-    })
+    crate::adapters::listener::serve(
+        listener,
+        app,
+        limits,
+        identity.tls.clone(),
+        stop_streams,
+        move || {
+            api.begin_shutdown();
+        },
+    )
     .await
     .map_err(|cause| GatewayError::Listen { addr: local, cause })?;
     gateway.stop().await;

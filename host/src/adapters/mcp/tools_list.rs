@@ -15,6 +15,7 @@
 
 use super::call::{self, Phase};
 use super::config::{GatewayConfig, UpstreamConfig};
+use crate::identity::ResolvedIdentity;
 use crate::model::DecisionEffect;
 use crate::service::DecisionService;
 use axum::http::HeaderMap;
@@ -30,8 +31,10 @@ pub struct ListFilter {
     pub gateway: Arc<GatewayConfig>,
     /// The upstream listed.
     pub upstream: Arc<UpstreamConfig>,
-    /// The request's headers (identity and task).
+    /// The request's headers (its task).
     pub headers: HeaderMap,
+    /// Who is listing.
+    pub agent: ResolvedIdentity,
 }
 
 impl ListFilter {
@@ -58,6 +61,7 @@ impl ListFilter {
             &self.gateway,
             &self.upstream,
             &self.headers,
+            &self.agent,
             tool,
             Value::Object(serde_json::Map::new()),
             Phase::List,

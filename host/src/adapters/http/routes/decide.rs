@@ -9,8 +9,10 @@ use super::{not_ready, read_body, require_json};
 use crate::adapters::http::AppState;
 use crate::adapters::http::error::ApiError;
 use crate::adapters::http::traceparent;
+use crate::adapters::identity::Presented;
+use crate::identity::IdentityRefusal;
 use crate::model::{Action, ActionError, ActionErrorKind};
-use crate::service::DecisionContext;
+use crate::service::{DecisionContext, Refused};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,13 +20,19 @@ use axum::response::{IntoResponse, Response};
 /// The handler.
 pub async fn decide(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     require_json(request.headers())?;
-    let context = DecisionContext {
-        trace_id: traceparent::trace_id(request.headers()),
-        ..DecisionContext::default()
-    };
+    let trace_id = traceparent::trace_id(request.headers());
+    let presented = Presented::of(request.headers(), request.extensions());
     let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;
     let service = state.service().clone();
+    let identity = service
+        .identify(presented.evidence(), Some((&action.agent.id, "body")))
+        .map_err(|refusal| identity_refused(&refusal))?;
+    let context = DecisionContext {
+        trace_id,
+        identity: Some(identity),
+        ..DecisionContext::default()
+    };
     let answer = |decision: &crate::Decision| serde_json::to_vec(decision);
     let body = if service.blocks() {
         // Strict mode waits for the log write: off the async workers.
@@ -35,7 +43,10 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
         // Decisions take microseconds of CPU and no I/O: run inline.
         service.decide(action, context, answer)
     }
-    .map_err(|_| not_ready())?
+    .map_err(|refused| match refused {
+        Refused::NotReady(_) => not_ready(),
+        Refused::Identity(refusal) => identity_refused(&refusal),
+    })?
     .map_err(|e| ApiError::internal(&e))?;
     Ok((
         [(
@@ -45,6 +56,22 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
         body,
     )
         .into_response())
+}
+
+/// 401 for a credential that did not verify or is missing, 403 for one that verified as
+/// another agent than the body names: no decision was taken either way.
+fn identity_refused(refusal: &IdentityRefusal) -> ApiError {
+    let status = match refusal {
+        IdentityRefusal::Conflict { .. } | IdentityRefusal::Credentials { .. } => {
+            StatusCode::FORBIDDEN
+        }
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let error = ApiError::new(status, "identity_refused", refusal.to_string());
+    match refusal {
+        IdentityRefusal::Conflict { .. } => error.with_field("agent.id".to_owned()),
+        _ => error,
+    }
 }
 
 /// Parses and validates an action ([`Action::from_json_slice`]), sorting failures into

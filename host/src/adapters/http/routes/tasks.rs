@@ -74,9 +74,17 @@ pub async fn end_named(
 
 fn end_task(state: &AppState, field: &str, task_id: String) -> Result<Json<Value>, ApiError> {
     check_id(field, &task_id).map_err(|e| invalid_task_id(field, e.problem))?;
-    active(state)?.end_task(&task_id);
-    tracing::info!(task_id = %task_id, "task ended");
-    Ok(Json(json!({"task_id": task_id, "ended": true})))
+    active(state)?;
+    let revoked = state
+        .service()
+        .end_task(&task_id)
+        .map_err(|_| super::not_ready())?;
+    tracing::info!(task_id = %task_id, credentials_revoked = ?revoked, "task ended");
+    let mut answer = json!({"task_id": task_id, "ended": true});
+    if let (Some(revoked), Some(object)) = (revoked, answer.as_object_mut()) {
+        object.insert("credentials_revoked".to_owned(), json!(revoked));
+    }
+    Ok(Json(answer))
 }
 
 fn invalid_task_id(field: &str, problem: String) -> ApiError {

@@ -1,0 +1,86 @@
+//! Which minted credentials are revoked: every credential of a task that ended or was
+//! quarantined, kept until it would have expired anyway (after that its `exp` refuses
+//! it, so the entry can go).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Minted and revoked credential ids, in this process (the shared-store issue extends
+/// it across replicas).
+#[derive(Debug, Default)]
+pub struct Revocations {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Credentials minted per task: id and expiry (Unix s).
+    by_task: HashMap<String, Vec<(String, u64)>>,
+    /// Revoked ids and their expiry.
+    revoked: HashMap<String, u64>,
+}
+
+impl Revocations {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock means a panic mid-update of two maps of plain values: still
+        // usable, and refusing to revoke would be worse.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers a credential minted for `task`.
+    pub fn minted(&self, task: &str, id: &str, expires_at: u64, now: u64) {
+        let mut inner = self.lock();
+        inner.prune(now);
+        inner
+            .by_task
+            .entry(task.to_owned())
+            .or_default()
+            .push((id.to_owned(), expires_at));
+    }
+
+    /// Revokes every credential minted for `task`; returns how many were still live.
+    pub fn revoke_task(&self, task: &str, now: u64) -> usize {
+        let mut inner = self.lock();
+        inner.prune(now);
+        let Some(minted) = inner.by_task.remove(task) else {
+            return 0;
+        };
+        let live = minted.iter().filter(|(_, exp)| *exp > now).count();
+        inner.revoked.extend(minted);
+        live
+    }
+
+    /// Whether `id` is revoked.
+    pub fn is_revoked(&self, id: &str) -> bool {
+        self.lock().revoked.contains_key(id)
+    }
+}
+
+impl Inner {
+    fn prune(&mut self, now: u64) {
+        self.revoked.retain(|_, exp| *exp > now);
+        self.by_task.retain(|_, minted| {
+            minted.retain(|(_, exp)| *exp > now);
+            !minted.is_empty()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ending_a_task_revokes_its_credentials_until_they_expire() {
+        let r = Revocations::default();
+        r.minted("t1", "a", 200, 100);
+        r.minted("t1", "b", 300, 100);
+        r.minted("t2", "c", 300, 100);
+        assert_eq!(r.revoke_task("t1", 150), 2);
+        assert!(r.is_revoked("a") && r.is_revoked("b"));
+        assert!(!r.is_revoked("c"));
+        // Past its expiry the entry goes: `exp` refuses the credential by then.
+        r.minted("t3", "d", 400, 250);
+        assert!(!r.is_revoked("a") && r.is_revoked("b"));
+    }
+}
