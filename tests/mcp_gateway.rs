@@ -1817,7 +1817,7 @@ fn a_jwt_svid_is_the_agent_through_the_gateway_and_a_bad_one_is_refused_before_a
 }
 
 #[test]
-fn an_allowed_call_carries_a_credential_minted_for_it_which_ending_the_task_revokes() {
+fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarantine_revoke() {
     use crate::common::svid::{AUDIENCE, SigningKey, claims, jwks};
     let scratch = tempfile::tempdir().unwrap();
     let calls = scratch.path().join("calls.jsonl");
@@ -1848,7 +1848,8 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_ending_the_task_revo
         "[identity]\naudience = \"{AUDIENCE}\"\n\
          [[identity.trust_domain]]\nname = \"example.org\"\njwt_bundle = \"{jwks}\"\n\
          [credentials]\nsigning_key = \"{key}\"\nissuer = \"spiffe://example.org/arbiter\"\nttl_ms = 30000\n\
-         [server]\nadmin_token = \"{ADMIN}\"\n",
+         [server]\nadmin_token = \"{ADMIN}\"\n\
+         [tasks.quarantine]\nafter_denies = 2\n",
         jwks = scratch.path().join("agents.jwks").display(),
         key = host_key.display(),
     );
@@ -1976,6 +1977,69 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_ending_the_task_revo
     );
     assert_eq!(text, format!("\"{agent}\"\nwrong audience refused\n"));
 
+    // Deviation: the second deny of a task quarantines it; its next call is denied and
+    // the credential minted for its allowed call is revoked, until an operator lifts it.
+    let dev = json!({
+        "authorization": headers["authorization"],
+        "x-arbiter-task": "task-dev",
+        "x-arbiter-intent": "mcp-demo",
+    });
+    let call = |name: &str, arguments: Value| json!({"op": "call_tool", "name": name, "arguments": arguments});
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), dev.clone()), "mode": "legacy",
+               "steps": [call("echo", json!({"message": "one"})),
+                         call("delete_everything", json!({"confirm": true})),
+                         call("delete_everything", json!({"confirm": true})),
+                         call("echo", json!({"message": "two"}))]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "one", "{report}");
+    let reason = |i: usize| {
+        step(&report, i)["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!reason(1).contains("quarantined"), "{report}");
+    assert!(
+        reason(2).contains("the task is now quarantined: 2 denies in this task"),
+        "{report}"
+    );
+    assert!(
+        reason(3).contains("task `task-dev` is quarantined"),
+        "{report}"
+    );
+    let dev_token = std::fs::read_to_string(&seen)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["rpc"] == "tools/call")
+        .filter_map(|l| l["headers"]["authorization"].as_str().map(str::to_owned))
+        .next_back()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_owned();
+    assert_ne!(dev_token, token);
+    let answer = post(
+        "/v1/credentials/introspect",
+        json!({"token": dev_token}),
+        None,
+    );
+    assert_eq!(answer["active"], false, "{answer}");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
+    let lifted = post("/v1/tasks/task-dev/lift-quarantine", json!({}), Some(ADMIN));
+    assert_eq!(lifted["lifted"], true, "{lifted}");
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), dev), "mode": "legacy",
+               "steps": [call("echo", json!({"message": "three"}))]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "three", "{report}");
+    assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo"]);
+
     // Ending the task revokes the credential, and the task's next call is denied.
     let ended = post("/v1/tasks/task-cred/end", json!({}), Some(ADMIN));
     assert_eq!(ended["credentials_revoked"], 1, "{ended}");
@@ -2003,7 +2067,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_ending_the_task_revo
         denied["error"]["data"]["identity"]["attestation"],
         "jwt-svid"
     );
-    assert_eq!(executed_tools(&calls), vec!["echo"]);
+    assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo"]);
     let records = gw.stop();
     let allowed = records.iter().find(|r| r["effect"] == "allow").unwrap();
     assert!(allowed["credential_id"].is_string(), "{allowed}");

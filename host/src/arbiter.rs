@@ -63,7 +63,11 @@ impl Arbiter {
         ));
         Ok(Self {
             slot,
-            pipeline: Pipeline::new(tasks, config.tasks.store_timeout),
+            pipeline: Pipeline::new(
+                tasks,
+                config.tasks.store_timeout,
+                config.tasks.quarantine.clone(),
+            ),
         })
     }
 
@@ -199,6 +203,12 @@ impl Arbiter {
         for plugin in self.policy_set().plugins() {
             plugin.forget_task(task_id);
         }
+    }
+
+    /// Lifts the task's quarantine (see `[tasks.quarantine]`); returns whether it was
+    /// quarantined. Its revoked credentials stay revoked.
+    pub fn lift_quarantine(&self, task_id: &str) -> bool {
+        self.pipeline.lift_quarantine(task_id)
     }
 
     /// The task's recorded history, oldest first.

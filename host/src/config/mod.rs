@@ -246,6 +246,43 @@ pub struct RawTasks {
     pub share: Vec<RawShare>,
     /// Deadline of one task-store operation, in ms.
     pub store_timeout_ms: Option<u64>,
+    /// When a task is quarantined for deviating from policy.
+    pub quarantine: Option<RawQuarantine>,
+}
+
+/// `[tasks.quarantine]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Quarantine at the N-th deny within one task.
+    pub after_denies: Option<usize>,
+    /// Plugins (by `[[plugin]] name`) whose deny is critical: it quarantines at once.
+    #[serde(default)]
+    pub critical_plugins: Vec<String>,
+    /// Whether a `quarantine` obligation of a denying plugin quarantines (default true).
+    pub on_obligation: Option<bool>,
+}
+
+/// When a task is quarantined: denied from then on, its credentials revoked, until an
+/// operator lifts it. Checked on every deny that reaches the task history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRules {
+    /// At the N-th deny within the task's retained history.
+    pub after_denies: Option<usize>,
+    /// A deny by one of these enforcing plugins.
+    pub critical_plugins: Vec<String>,
+    /// A deny whose obligations include `quarantine` (a plugin asking for it).
+    pub on_obligation: bool,
+}
+
+impl Default for QuarantineRules {
+    fn default() -> Self {
+        Self {
+            after_denies: None,
+            critical_plugins: Vec::new(),
+            on_obligation: true,
+        }
+    }
 }
 
 /// One `[[tasks.share]]` group.
@@ -288,6 +325,8 @@ pub struct TasksConfig {
     pub sharing: TaskSharing,
     /// Deadline of one task-store operation.
     pub store_timeout: Duration,
+    /// When a task is quarantined.
+    pub quarantine: QuarantineRules,
 }
 
 /// Default deadline of a task-store operation. In memory it bounds how long a decision
@@ -752,7 +791,8 @@ impl Config {
             watch_paths.push(crate::trust::signature::signature_path(&p.path));
             watch_paths.extend(p.settings_file.clone());
         }
-        let tasks = tasks_config(raw.tasks)?;
+        let names: Vec<String> = plugins.iter().map(|p| p.name.clone()).collect();
+        let tasks = tasks_config(raw.tasks, &names)?;
         let reload_timeout_ms = raw.reload.timeout_ms.unwrap_or(DEFAULT_RELOAD_TIMEOUT_MS);
         if reload_timeout_ms == 0 || reload_timeout_ms > MAX_RELOAD_TIMEOUT_MS {
             return Err(invalid(
@@ -835,7 +875,7 @@ fn check_prewarm(key: &str, value: Option<usize>) -> Result<usize, ConfigError> 
     Ok(n)
 }
 
-fn tasks_config(raw: RawTasks) -> Result<TasksConfig, ConfigError> {
+fn tasks_config(raw: RawTasks, plugin_names: &[String]) -> Result<TasksConfig, ConfigError> {
     let mut groups = Vec::with_capacity(raw.share.len());
     for (i, group) in raw.share.into_iter().enumerate() {
         if group.agents.len() < 2 {
@@ -863,9 +903,37 @@ fn tasks_config(raw: RawTasks) -> Result<TasksConfig, ConfigError> {
             format!("{ms} ms, expected 1 to {MAX_TIMEOUT_MS}"),
         ));
     }
+    let quarantine = match raw.quarantine {
+        None => QuarantineRules::default(),
+        Some(q) => {
+            if q.after_denies == Some(0) {
+                return Err(invalid(
+                    "tasks.quarantine.after_denies",
+                    "0: expected the number of denies (1 or more) that quarantines a task",
+                ));
+            }
+            for (i, name) in q.critical_plugins.iter().enumerate() {
+                if !plugin_names.contains(name) {
+                    return Err(invalid(
+                        format!("tasks.quarantine.critical_plugins[{i}]"),
+                        format!(
+                            "`{name}` is not the name of a `[[plugin]]` (known: {})",
+                            plugin_names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            QuarantineRules {
+                after_denies: q.after_denies,
+                critical_plugins: q.critical_plugins,
+                on_obligation: q.on_obligation.unwrap_or(true),
+            }
+        }
+    };
     Ok(TasksConfig {
         sharing: TaskSharing::new(groups),
         store_timeout: Duration::from_millis(ms),
+        quarantine,
     })
 }
 

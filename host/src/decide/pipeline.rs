@@ -27,7 +27,7 @@
 //! time (its deadline) instead of making every embedder carry an async runtime.
 
 use super::combine::{combine, effective_effect};
-use crate::config::Mode;
+use crate::config::{Mode, QuarantineRules};
 use crate::contract::DecisionInput;
 use crate::model::{
     Action, ActionError, Decision, DecisionEffect, Effect, HistoryEntry, PluginEntry, TaskSnapshot,
@@ -70,6 +70,8 @@ pub struct Pipeline {
     tasks: Arc<dyn TaskStore>,
     /// Deadline of one task-store operation.
     store_timeout: Duration,
+    /// When a deny quarantines its task.
+    quarantine: QuarantineRules,
 }
 
 /// Who is acting: the seam where verified workload identity plugs in. Today the asserted
@@ -81,10 +83,15 @@ struct Identity<'a> {
 
 impl Pipeline {
     /// A pipeline recording into `tasks`, each store operation bounded by `store_timeout`.
-    pub fn new(tasks: Arc<dyn TaskStore>, store_timeout: Duration) -> Self {
+    pub fn new(
+        tasks: Arc<dyn TaskStore>,
+        store_timeout: Duration,
+        quarantine: QuarantineRules,
+    ) -> Self {
         Self {
             tasks,
             store_timeout,
+            quarantine,
         }
     }
 
@@ -135,7 +142,12 @@ impl Pipeline {
         stage_combine(&mut decision, set);
         post.after_decision(action, &mut decision);
         match recording {
-            Recording::Record => stage_record(lease, action, &mut decision, time),
+            Recording::Record => {
+                let deviation = lease
+                    .as_ref()
+                    .and_then(|l| stage_deviation(&self.quarantine, &decision, l.snapshot()));
+                stage_record(lease, action, &mut decision, time, deviation);
+            }
             // Dropping the lease releases the task without appending anything.
             Recording::Preview => drop(lease),
         }
@@ -168,6 +180,18 @@ impl Pipeline {
         }
     }
 
+    /// Lifts the task's quarantine; false if it was not quarantined or the store failed.
+    pub fn lift_quarantine(&self, task_id: &str) -> bool {
+        let deadline = Instant::now() + self.store_timeout;
+        match self.tasks.lift_quarantine(task_id, deadline) {
+            Ok(lifted) => lifted,
+            Err(e) => {
+                tracing::error!(task = task_id, error = %e, "task store: cannot lift the quarantine");
+                false
+            }
+        }
+    }
+
     /// The task's recorded history, oldest first (empty if the store cannot answer).
     pub fn task_history(&self, task_id: &str) -> Vec<HistoryEntry> {
         let deadline = Instant::now() + self.store_timeout;
@@ -191,6 +215,7 @@ fn open_decision(action: &Action, set: &PolicySet) -> Decision {
         elapsed_us: 0,
         identity: None,
         credential: None,
+        quarantine: None,
     }
 }
 
@@ -260,15 +285,71 @@ fn stage_combine(decision: &mut Decision, set: &PolicySet) {
     decision.obligations = combined.obligations;
 }
 
-/// Record: the final answer goes into the task history, and the task is released.
+/// Deviation: whether this final deny quarantines its task, and why (the rules of
+/// `[tasks.quarantine]`, in the order they are checked).
+fn stage_deviation(
+    rules: &QuarantineRules,
+    decision: &Decision,
+    snapshot: &TaskSnapshot,
+) -> Option<String> {
+    if decision.effect != DecisionEffect::Deny {
+        return None;
+    }
+    if rules.on_obligation
+        && let Some(asked) = decision
+            .obligations
+            .iter()
+            .find(|o| o.kind == QUARANTINE_OBLIGATION)
+    {
+        return Some(format!(
+            "plugin `{}` asked for it (`{}`)",
+            asked.plugin, asked.detail
+        ));
+    }
+    if let Some(critical) = decision
+        .plugins
+        .iter()
+        .find(|p| p.counted && p.effect == Effect::Deny && rules.critical_plugins.contains(&p.name))
+    {
+        return Some(format!(
+            "a deny by `{}`, which `tasks.quarantine.critical_plugins` marks critical",
+            critical.name
+        ));
+    }
+    if let Some(limit) = rules.after_denies {
+        let denies = snapshot
+            .entries
+            .iter()
+            .filter(|e| e.effect == Effect::Deny)
+            .count()
+            + 1;
+        if denies >= limit {
+            return Some(format!(
+                "{denies} denies in this task (`tasks.quarantine.after_denies` = {limit})"
+            ));
+        }
+    }
+    None
+}
+
+/// The obligation kind by which a plugin asks for its deny to quarantine the task.
+pub const QUARANTINE_OBLIGATION: &str = "quarantine";
+
+/// Record: the final answer goes into the task history, and the task is released (and
+/// quarantined, when the deviation stage said so: in the same step).
 fn stage_record(
     lease: Option<Box<dyn TaskLease + '_>>,
     action: &Action,
     decision: &mut Decision,
     time: u64,
+    deviation: Option<String>,
 ) {
     let Some(lease) = lease else { return };
-    if let Err(e) = lease.commit(history_entry(action, decision, time)) {
+    if let Some(why) = &deviation {
+        decision.reason = format!("{}; the task is now quarantined: {why}", decision.reason);
+        decision.quarantine = Some(why.clone());
+    }
+    if let Err(e) = lease.commit(history_entry(action, decision, time), deviation.as_deref()) {
         // Fail closed: a decision whose record was lost must not let the action
         // through, because the next decision of the task would not see it.
         tracing::error!(decision_id = %decision.decision_id, error = %e, "task store: record failed; denying");
@@ -311,4 +392,101 @@ fn unix_ms(time: SystemTime) -> u64 {
 
 fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decision(effect: &str, plugin: &str, obligations: serde_json::Value) -> Decision {
+        serde_json::from_value(json!({
+            "decision_id": "d", "request_id": "r", "time": "t", "effect": effect,
+            "reason": "why", "generation": 1, "obligations": obligations, "elapsed_us": 1,
+            "plugins": [{
+                "name": plugin, "plugin": plugin, "version": "0.1.0", "kind": "intent",
+                "digest": "sha256:00", "signer": "dev", "signature": "verified",
+                "mode": "enforce", "outcome": "ok", "verdict": effect, "effect": effect,
+                "counted": true, "reason": "why", "obligations": [], "labels": [],
+                "elapsed_us": 1
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn history(denies: usize) -> TaskSnapshot {
+        let entry = |effect| HistoryEntry {
+            request_id: "r".to_owned(),
+            server: "s".to_owned(),
+            tool: "t".to_owned(),
+            effect,
+            labels: vec![],
+            time: 0,
+        };
+        let mut entries: std::collections::VecDeque<HistoryEntry> =
+            (0..denies).map(|_| entry(Effect::Deny)).collect();
+        entries.push_back(entry(Effect::Allow));
+        TaskSnapshot {
+            entries: Arc::new(entries),
+            labels: Arc::from(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn each_quarantine_rule_fires_on_a_deny_and_never_on_an_allow() {
+        let rules = QuarantineRules {
+            after_denies: Some(3),
+            critical_plugins: vec!["sensitivity".to_owned()],
+            on_obligation: true,
+        };
+        let asked = json!([{"kind": "quarantine", "detail": "exfiltration", "plugin": "intent"}]);
+        let why = stage_deviation(
+            &rules,
+            &decision("deny", "intent", asked.clone()),
+            &history(0),
+        );
+        assert!(
+            why.unwrap()
+                .contains("plugin `intent` asked for it (`exfiltration`)")
+        );
+        let off = QuarantineRules {
+            on_obligation: false,
+            ..rules.clone()
+        };
+        assert_eq!(
+            stage_deviation(&off, &decision("deny", "intent", asked), &history(0)),
+            None
+        );
+        let why = stage_deviation(
+            &rules,
+            &decision("deny", "sensitivity", json!([])),
+            &history(0),
+        );
+        assert!(
+            why.unwrap()
+                .contains("`sensitivity`, which `tasks.quarantine.critical_plugins`")
+        );
+        assert_eq!(
+            stage_deviation(&rules, &decision("deny", "intent", json!([])), &history(1)),
+            None
+        );
+        let why = stage_deviation(&rules, &decision("deny", "intent", json!([])), &history(2));
+        assert!(why.unwrap().contains("3 denies in this task"));
+        assert_eq!(
+            stage_deviation(
+                &rules,
+                &decision("allow", "sensitivity", json!([])),
+                &history(9)
+            ),
+            None
+        );
+        assert_eq!(
+            stage_deviation(
+                &QuarantineRules::default(),
+                &decision("deny", "intent", json!([])),
+                &history(50)
+            ),
+            None
+        );
+    }
 }

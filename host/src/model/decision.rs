@@ -202,6 +202,9 @@ pub struct Decision {
     /// The credential minted for this allowed call, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub credential: Option<IssuedCredential>,
+    /// Why this deny quarantined its task, when it did (`[tasks.quarantine]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub quarantine: Option<String>,
 }
 
 /// A per-call credential the decision service minted (see `service::credentials`).

@@ -162,6 +162,12 @@ impl DecisionService {
             .map(|issuer| issuer.revoke_task(task)))
     }
 
+    /// Lifts `task`'s quarantine: its actions are decided again. Credentials revoked by
+    /// the quarantine stay revoked; new calls get new ones.
+    pub fn lift_quarantine(&self, task: &str) -> Result<bool, NotReady> {
+        Ok(self.arbiter()?.lift_quarantine(task))
+    }
+
     /// The identity verifier, when configured.
     pub fn identity_verifier(&self) -> Option<&Arc<IdentityVerifier>> {
         self.inner.identity.get()
@@ -241,6 +247,13 @@ impl DecisionService {
         });
         let mut decision = arbiter.decide_validated(&action, &Stages(gate, Stages(mint, audit)));
         decision.identity = Some(identity);
+        if decision.quarantine.is_some()
+            && let (Some(task), Some(issuer)) =
+                (decision.task_id.as_deref(), self.credential_issuer())
+        {
+            let revoked = issuer.revoke_task(task);
+            tracing::warn!(task, revoked, reason = ?decision.quarantine, "task quarantined; its credentials are revoked");
+        }
         self.count(&decision);
         let answered = answer(&decision);
         if strict {

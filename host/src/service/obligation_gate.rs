@@ -133,6 +133,7 @@ mod tests {
             elapsed_us: 0,
             identity: None,
             credential: None,
+            quarantine: None,
         }
     }
 

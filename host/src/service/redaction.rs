@@ -64,6 +64,7 @@ const CONTRACT_WORDS: &[&str] = &[
     "max-ttl",
     "require-approval",
     "log",
+    "quarantine",
 ];
 
 /// The words of the operator's configuration: every string, object key and number in
@@ -667,6 +668,7 @@ mod tests {
             elapsed_us: 1,
             identity: None,
             credential: None,
+            quarantine: None,
         };
         (decision, action)
     }

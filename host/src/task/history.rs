@@ -54,6 +54,8 @@ struct TaskRecord {
     seq: u64,
     entries: Arc<VecDeque<HistoryEntry>>,
     labels: Arc<[String]>,
+    /// Why the task is quarantined, if it is.
+    quarantine: Option<Arc<str>>,
 }
 
 /// What is kept of a task without entries: evicted at `max_tasks`, or ended.
@@ -63,6 +65,9 @@ struct Retained {
     owner: String,
     labels: Arc<[String]>,
     ended: bool,
+    /// Why the task is quarantined, if it is (kept through eviction: a quarantine that
+    /// an eviction lifted would be a way out).
+    quarantine: Option<Arc<str>>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +92,16 @@ pub enum TaskRefusal {
     /// The task was ended.
     #[error("task `{0}` has ended")]
     Ended(String),
+    /// The task was quarantined for deviating from policy.
+    #[error(
+        "task `{task}` is quarantined: {reason}; an operator can lift it (`POST /v1/tasks/{{id}}/lift-quarantine`)"
+    )]
+    Quarantined {
+        /// The task.
+        task: String,
+        /// What triggered it.
+        reason: String,
+    },
     /// The task belongs to another agent, and no `[[tasks.share]]` group lets this
     /// agent act in it.
     #[error(
@@ -173,6 +188,17 @@ impl TaskHistory {
     ) -> Result<TaskSnapshot, TaskRefusal> {
         {
             let inner = self.lock();
+            let quarantine = match (inner.tasks.get(task_id), inner.retained.get(task_id)) {
+                (Some(t), _) => t.quarantine.as_ref(),
+                (None, Some(r)) if !r.ended => r.quarantine.as_ref(),
+                _ => None,
+            };
+            if let Some(reason) = quarantine {
+                return Err(TaskRefusal::Quarantined {
+                    task: task_id.to_owned(),
+                    reason: reason.to_string(),
+                });
+            }
             let owner = match (inner.tasks.get(task_id), inner.retained.get(task_id)) {
                 (_, Some(r)) if r.ended => return Err(TaskRefusal::Ended(task_id.to_owned())),
                 (Some(t), _) => Some(t.owner.as_str()),
@@ -223,10 +249,10 @@ impl TaskHistory {
         if !inner.tasks.contains_key(task_id) {
             // A task coming back after eviction starts a new window with all its labels
             // and keeps its owner.
-            let (owner, labels) = match inner.retained.remove(task_id) {
-                Some(r) if !r.owner.is_empty() => (r.owner, r.labels),
-                Some(r) => (agent.to_owned(), r.labels),
-                None => (agent.to_owned(), Arc::default()),
+            let (owner, labels, quarantine) = match inner.retained.remove(task_id) {
+                Some(r) if !r.owner.is_empty() => (r.owner, r.labels, r.quarantine),
+                Some(r) => (agent.to_owned(), r.labels, r.quarantine),
+                None => (agent.to_owned(), Arc::default(), None),
             };
             inner.tasks.insert(
                 task_id.to_owned(),
@@ -235,6 +261,7 @@ impl TaskHistory {
                     seq: 0,
                     entries: Arc::default(),
                     labels,
+                    quarantine,
                 },
             );
         }
@@ -272,6 +299,7 @@ impl TaskHistory {
                         owner: evicted.owner,
                         labels,
                         ended: false,
+                        quarantine: evicted.quarantine,
                     },
                 );
             }
@@ -299,8 +327,45 @@ impl TaskHistory {
                 owner,
                 labels: Arc::default(),
                 ended: true,
+                quarantine: None,
             },
         );
+    }
+
+    /// Quarantines a task: its later actions are denied, saying `reason`, until an
+    /// operator lifts it. An ended task stays ended.
+    pub fn quarantine(&self, task_id: &str, reason: &str) {
+        let mut inner = self.lock();
+        let reason: Arc<str> = Arc::from(reason);
+        if let Some(task) = inner.tasks.get_mut(task_id) {
+            task.quarantine = Some(reason);
+            return;
+        }
+        match inner.retained.get_mut(task_id) {
+            Some(r) if r.ended => {}
+            Some(r) => r.quarantine = Some(reason),
+            None => {
+                inner.retained.insert(
+                    task_id.to_owned(),
+                    Retained {
+                        quarantine: Some(reason),
+                        ..Retained::default()
+                    },
+                );
+            }
+        }
+    }
+
+    /// Lifts a quarantine; returns whether the task was quarantined.
+    pub fn lift_quarantine(&self, task_id: &str) -> bool {
+        let mut inner = self.lock();
+        if let Some(task) = inner.tasks.get_mut(task_id) {
+            return task.quarantine.take().is_some();
+        }
+        inner
+            .retained
+            .get_mut(task_id)
+            .is_some_and(|r| r.quarantine.take().is_some())
     }
 
     /// Whether the task was ended.
@@ -351,6 +416,41 @@ mod tests {
             labels: vec![],
             time: 0,
         }
+    }
+
+    #[test]
+    fn a_quarantined_task_is_refused_until_lifted_even_across_eviction() {
+        let h = TaskHistory::new(HistoryConfig {
+            max_tasks: 1,
+            ..HistoryConfig::default()
+        });
+        let admit = |task: &str| h.admit(task, "agent", |_, _| false);
+        h.record_by("a", "agent", e("1"));
+        h.quarantine("a", "3 denies");
+        let refused = admit("a").unwrap_err();
+        assert_eq!(
+            refused,
+            TaskRefusal::Quarantined {
+                task: "a".to_owned(),
+                reason: "3 denies".to_owned()
+            }
+        );
+        assert!(refused.to_string().contains("lift-quarantine"));
+        // Evicted by another task: still quarantined, so eviction is no way out.
+        h.record_by("b", "agent", e("1"));
+        assert!(matches!(admit("a"), Err(TaskRefusal::Quarantined { .. })));
+        assert!(h.lift_quarantine("a"));
+        assert!(
+            !h.lift_quarantine("a"),
+            "lifting twice says it was not quarantined"
+        );
+        assert!(admit("a").is_ok());
+        // A task quarantined before it acted, and an ended task, which stays ended.
+        h.quarantine("new", "asked");
+        assert!(matches!(admit("new"), Err(TaskRefusal::Quarantined { .. })));
+        h.end("c");
+        h.quarantine("c", "late");
+        assert_eq!(admit("c").unwrap_err(), TaskRefusal::Ended("c".to_owned()));
     }
 
     #[test]

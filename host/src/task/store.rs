@@ -55,8 +55,14 @@ pub trait TaskLease: Send {
     /// The task's recent entries and sticky labels, as they were when the lease began.
     fn snapshot(&self) -> &TaskSnapshot;
 
-    /// Appends the decision's entry (atomically) and releases the task.
-    fn commit(self: Box<Self>, entry: HistoryEntry) -> Result<(), StoreError>;
+    /// Appends the decision's entry (atomically) and releases the task; with
+    /// `quarantine`, the task is quarantined for that reason in the same step, so no
+    /// other decision of the task runs between the deviation and its quarantine.
+    fn commit(
+        self: Box<Self>,
+        entry: HistoryEntry,
+        quarantine: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// The task store: see the module docs for the contract.
@@ -74,6 +80,9 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Ends the task: later actions are refused. Does not wait for decisions in flight
     /// (revocation is immediate; their records are discarded).
     fn end(&self, task: &str, deadline: Instant) -> Result<(), StoreError>;
+
+    /// Lifts the task's quarantine; returns whether it was quarantined.
+    fn lift_quarantine(&self, task: &str, deadline: Instant) -> Result<bool, StoreError>;
 
     /// The task's recorded entries, oldest first.
     fn entries(&self, task: &str, deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError>;
@@ -169,6 +178,10 @@ impl TaskStore for MemoryTaskStore {
         Ok(())
     }
 
+    fn lift_quarantine(&self, task: &str, _deadline: Instant) -> Result<bool, StoreError> {
+        Ok(self.history.lift_quarantine(task))
+    }
+
     fn entries(&self, task: &str, _deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError> {
         Ok(self.history.entries(task))
     }
@@ -192,7 +205,11 @@ impl TaskLease for MemoryLease<'_> {
         &self.snapshot
     }
 
-    fn commit(self: Box<Self>, entry: HistoryEntry) -> Result<(), StoreError> {
+    fn commit(
+        self: Box<Self>,
+        entry: HistoryEntry,
+        quarantine: Option<&str>,
+    ) -> Result<(), StoreError> {
         // Drop this lease's copy first, so the task's entries are appended in place
         // rather than copied (they are shared copy-on-write).
         let mut lease = self;
@@ -201,6 +218,11 @@ impl TaskLease for MemoryLease<'_> {
             .store
             .history
             .record_by(&lease.task, &lease.agent, entry);
+        // Still holding the task (released when the lease drops): the next decision of
+        // the task sees the quarantine.
+        if let Some(reason) = quarantine {
+            lease.store.history.quarantine(&lease.task, reason);
+        }
         Ok(())
     }
 }
@@ -247,7 +269,7 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(50));
-        first.commit(entry(&["secret"])).unwrap();
+        first.commit(entry(&["secret"]), None).unwrap();
         assert_eq!(waiter.join().unwrap(), ["secret".to_owned()]);
     }
 
@@ -260,7 +282,7 @@ mod tests {
         let store = MemoryTaskStore::new(HistoryConfig::default(), sharing);
         for (task, owner) in [("t", "spiffe://x/a"), ("o", "spiffe://x/orchestrator")] {
             let lease = store.begin(task, owner, soon()).unwrap().unwrap();
-            lease.commit(entry(&[])).unwrap();
+            lease.commit(entry(&[]), None).unwrap();
         }
         let refused = store
             .begin("t", "spiffe://x/b", soon())

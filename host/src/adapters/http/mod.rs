@@ -177,6 +177,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/tasks/end", post(routes::tasks::end_named))
         .route("/v1/tasks/{id}/end", post(routes::tasks::end))
+        .route(
+            "/v1/tasks/{id}/lift-quarantine",
+            post(routes::tasks::lift_quarantine),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
     let open = Router::new()
         .route("/healthz", get(routes::health::live))

@@ -31,15 +31,7 @@ pub async fn end(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(task_id) = path.map_err(|rejection| {
-        invalid_task_id(
-            "id",
-            format!(
-                "cannot read the task id from the path: {}",
-                rejection.body_text()
-            ),
-        )
-    })?;
+    let task_id = path_task_id(path)?;
     end_task(&state, "id", task_id)
 }
 
@@ -85,6 +77,36 @@ fn end_task(state: &AppState, field: &str, task_id: String) -> Result<Json<Value
         object.insert("credentials_revoked".to_owned(), json!(revoked));
     }
     Ok(Json(answer))
+}
+
+/// `POST /v1/tasks/{id}/lift-quarantine` (admin): the task's actions are decided again.
+pub async fn lift_quarantine(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let task_id = path_task_id(path)?;
+    check_id("id", &task_id).map_err(|e| invalid_task_id("id", e.problem))?;
+    active(&state)?;
+    let lifted = state
+        .service()
+        .lift_quarantine(&task_id)
+        .map_err(|_| super::not_ready())?;
+    tracing::warn!(task_id = %task_id, lifted, "quarantine lifted by an operator");
+    Ok(Json(json!({"task_id": task_id, "lifted": lifted})))
+}
+
+/// The task id of the path, or the JSON error a bad one gets.
+fn path_task_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(task_id) = path.map_err(|rejection| {
+        invalid_task_id(
+            "id",
+            format!(
+                "cannot read the task id from the path: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    Ok(task_id)
 }
 
 fn invalid_task_id(field: &str, problem: String) -> ApiError {
