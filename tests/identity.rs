@@ -44,6 +44,15 @@ struct Pki {
 
 impl Server {
     async fn start(pki: &Pki, dir: tempfile::TempDir, require_verified: bool) -> Self {
+        Self::start_with(pki, dir, require_verified, "").await
+    }
+
+    async fn start_with(
+        pki: &Pki,
+        dir: tempfile::TempDir,
+        require_verified: bool,
+        extra: &str,
+    ) -> Self {
         let root = dir.path();
         let server_ca = Ca::new("arbiter test server CA");
         let server_cert = server_ca.leaf(&[], |p| {
@@ -81,6 +90,7 @@ jwt_bundle = \"example.org.jwks\"
 [[identity.trust_domain]]
 name = \"other.org\"
 x509_bundle = \"other.org.pem\"
+{extra}
 ",
             trust = common::test_trust_absolute(),
             defaults = common::TEST_DEFAULTS,
@@ -142,15 +152,27 @@ x509_bundle = \"other.org.pem\"
         bearer: Option<&str>,
         agent: &str,
     ) -> (u16, Value) {
+        let action = json!({
+            "request_id": "r-1",
+            "agent": { "id": agent, "attestation": "x509-svid" },
+            "tool": { "server": "billing", "name": "refund" },
+            "arguments": { "amount": 10 }
+        });
+        self.post(certificate, bearer, "/v1/decide", action).await
+    }
+
+    /// POSTs `body` to `path` and returns the status and body.
+    async fn post(
+        &self,
+        certificate: Option<&str>,
+        bearer: Option<&str>,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let mut request = self
             .client(certificate)
-            .post(format!("https://127.0.0.1:{}/v1/decide", self.addr.port()))
-            .json(&json!({
-                "request_id": "r-1",
-                "agent": { "id": agent, "attestation": "x509-svid" },
-                "tool": { "server": "billing", "name": "refund" },
-                "arguments": { "amount": 10 }
-            }));
+            .post(format!("https://127.0.0.1:{}{path}", self.addr.port()))
+            .json(&body);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
@@ -571,5 +593,72 @@ async fn without_required_verification_an_unverified_request_passes_as_asserted_
         401,
         "expired",
         "bad token",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_opener_opens_tasks_and_their_actions_cannot_disagree_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let opener = "spiffe://example.org/gateway";
+    let extra = format!("[tasks]\nmode = \"opened\"\nopeners = [\"{opener}\"]\n");
+    let server = Server::start_with(&pki, dir, true, &extra).await;
+    let ask =
+        json!({"agents": [AGENT], "intent": "billing-refunds", "expires_at": (now() + 600) * 1000});
+    // A verified identity that is not an opener may not open tasks.
+    let agent_token = pki.es.token(&claims(AGENT));
+    let (status, refused) = server
+        .post(None, Some(&agent_token), "/v1/tasks", ask.clone())
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("not_an_opener")),
+        "{refused}"
+    );
+    let opener_token = pki.es.token(&claims(opener));
+    let (status, opened) = server
+        .post(None, Some(&opener_token), "/v1/tasks", ask)
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["opened_by"], opener);
+    let task = opened["id"].as_str().unwrap();
+    let cert = pki.example.leaf(&[AGENT], |_| {});
+    let action = |intent: &str| {
+        json!({
+            "request_id": "r-2",
+            "agent": { "id": AGENT },
+            "task": { "id": task, "intent": intent, "started_at": 0 },
+            "tool": { "server": "billing", "name": "refund" },
+            "arguments": { "amount": 10 }
+        })
+    };
+    let (status, decision) = server
+        .post(Some(&cert), None, "/v1/decide", action("billing-refunds"))
+        .await;
+    assert_eq!(
+        (status, decision["effect"].as_str()),
+        (200, Some("allow")),
+        "{decision}"
+    );
+    assert_eq!(decision["tasks"], "opened");
+    let (_, decision) = server
+        .post(Some(&cert), None, "/v1/decide", action("admin-everything"))
+        .await;
+    assert_eq!(decision["effect"], "deny");
+    assert!(
+        decision["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`task.intent` is `admin-everything`"),
+        "{decision}"
+    );
+    // An action of the same agent outside any opened task is denied too.
+    let (_, decision) = server.decide(Some(&cert), None, AGENT).await;
+    assert!(
+        decision["reason"]
+            .as_str()
+            .unwrap()
+            .contains("names no task"),
+        "{decision}"
     );
 }

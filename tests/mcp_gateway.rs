@@ -2076,3 +2076,138 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
         "the log never holds the token"
     );
 }
+
+#[test]
+fn with_opened_tasks_an_action_cannot_choose_its_intent_its_task_or_escape_a_taint() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const ADMIN: &str = "admin-token-for-the-opened-task-test";
+    let tables = format!("[server]\nadmin_token = \"{ADMIN}\"\n[tasks]\nmode = \"opened\"\n");
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    let agent = "spiffe://example.org/agent/demo";
+    let post = |path: &str, body: Value, auth: Option<&str>| -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let mut request = client.post(format!("http://{}{path}", gw.addr)).json(&body);
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        gw.runtime.as_ref().unwrap().block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        })
+    };
+    let open = |inherit: bool| -> String {
+        let (status, opened) = post(
+            "/v1/tasks",
+            json!({"agents": [agent], "intent": "mcp-demo", "inherit_labels": inherit}),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 201, "{opened}");
+        assert_eq!(opened["opened_by"], "admin");
+        opened["id"].as_str().unwrap().to_owned()
+    };
+    // Only an opener may open; a bad request names its field.
+    let (status, refused) = post(
+        "/v1/tasks",
+        json!({"agents": [agent], "intent": "mcp-demo"}),
+        None,
+    );
+    assert_eq!(status, 401, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs the admin token or a verified opener")
+    );
+    let (status, invalid) = post(
+        "/v1/tasks",
+        json!({"agents": [], "intent": "mcp-demo"}),
+        Some(ADMIN),
+    );
+    assert_eq!(
+        (status, invalid["error"]["field"].as_str()),
+        (422, Some("agents")),
+        "{invalid}"
+    );
+
+    let task = open(true);
+    let headers = |task: &str, extra: Value| {
+        let mut h = json!({"x-arbiter-agent": agent, "x-arbiter-task": task});
+        if let (Some(h), Some(e)) = (h.as_object_mut(), extra.as_object()) {
+            h.extend(e.clone());
+        }
+        h
+    };
+    let run = |h: Value, name: &str, arguments: Value| {
+        run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(&gw.url("py"), h), "mode": "legacy",
+                   "steps": [{"op": "call_tool", "name": name, "arguments": arguments}]}),
+        )
+    };
+    let reason = |report: &Value| {
+        let s = step(report, 0);
+        assert_eq!(s["ok"], false, "{report}");
+        s["error"]["data"]["reason"].as_str().unwrap().to_owned()
+    };
+    // The action names the task only; intent comes from the opening. It reads restricted data.
+    let read = run(headers(&task, json!({})), "read_record", json!({"id": "7"}));
+    assert!(step(&read, 0)["ok"] == true, "{read}");
+    // An intent other than the opened one, a task nobody opened, another agent: denied.
+    let other_intent = run(
+        headers(&task, json!({"x-arbiter-intent": "mcp-approval"})),
+        "add",
+        json!({"a": 1, "b": 2}),
+    );
+    assert!(
+        reason(&other_intent).contains("`task.intent` is `mcp-approval` but task"),
+        "{other_intent}"
+    );
+    let made_up = run(
+        headers("task-made-up", json!({"x-arbiter-intent": "mcp-demo"})),
+        "echo",
+        json!({"message": "x"}),
+    );
+    assert!(
+        reason(&made_up).contains("task `task-made-up` was not opened"),
+        "{made_up}"
+    );
+    let intruder = run(
+        headers(
+            &task,
+            json!({"x-arbiter-agent": "spiffe://example.org/agent/intruder"}),
+        ),
+        "echo",
+        json!({"message": "x"}),
+    );
+    assert!(
+        reason(&intruder).contains("not for agent `spiffe://example.org/agent/intruder`"),
+        "{intruder}"
+    );
+    // A new task does not launder the taint: posting outside is denied there too ...
+    let fresh = open(true);
+    let post_out = |task: &str| {
+        run(
+            headers(task, json!({})),
+            "post_message",
+            json!({"channel": "#ext-partners", "text": "ACCT-1"}),
+        )
+    };
+    assert!(reason(&post_out(&fresh)).contains("restricted"));
+    // ... unless the opener starts it clean, which is recorded.
+    let clean = open(false);
+    let ok = post_out(&clean);
+    assert!(step(&ok, 0)["ok"] == true, "{ok}");
+    assert_eq!(executed_tools(&calls), vec!["read_record", "post_message"]);
+    let records = gw.stop();
+    assert!(
+        records.iter().all(|r| r["tasks"] == "opened"),
+        "{records:#?}"
+    );
+}

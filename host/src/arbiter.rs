@@ -18,7 +18,18 @@ use crate::decide::{NoPostDecision, Pipeline, PostDecision, Recording};
 use crate::hot_swap::{PolicySlot, ReloadObserver, ReloadStatus, ReloadTrigger, Swapped};
 #[cfg(feature = "watch")]
 use crate::hot_swap::{PolicyWatcher, WatchError};
-use crate::model::{Action, ActionError, Decision, HistoryEntry};
+use crate::model::{Action, ActionError, Decision, HistoryEntry, OpenTask, OpenedTask, TaskMode};
+
+/// Why a task could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskOpenError {
+    /// A field of the request is wrong (the error names it).
+    #[error("cannot open the task: {0}")]
+    Invalid(ActionError),
+    /// The task store refused or failed (a full task table, a store that cannot answer).
+    #[error("cannot open the task: {0}")]
+    Refused(String),
+}
 use crate::plugin::{LoadError, PluginListing, PolicySet};
 use crate::runtime::{ArtifactCache, Engine};
 use crate::task::MemoryTaskStore;
@@ -30,6 +41,8 @@ use std::sync::Arc;
 pub struct Arbiter {
     slot: PolicySlot,
     pipeline: Pipeline,
+    /// Verified identities that may open tasks (`[tasks] openers`).
+    openers: Vec<String>,
 }
 
 impl Arbiter {
@@ -67,7 +80,9 @@ impl Arbiter {
                 tasks,
                 config.tasks.store_timeout,
                 config.tasks.quarantine.clone(),
+                config.tasks.mode,
             ),
+            openers: config.tasks.openers.clone(),
         })
     }
 
@@ -203,6 +218,45 @@ impl Arbiter {
         for plugin in self.policy_set().plugins() {
             plugin.forget_task(task_id);
         }
+    }
+
+    /// Opens a task for `request.agents`, as `opened_by` (recorded with it): Arbiter
+    /// makes its id, and fixes its intent, delegation and expiry. With `[tasks] mode =
+    /// "opened"` its actions only name it. The task starts with the labels of its
+    /// agents' open tasks unless `inherit_labels` is false.
+    pub fn open_task(
+        &self,
+        request: OpenTask,
+        opened_by: &str,
+    ) -> Result<OpenedTask, TaskOpenError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        request.validate(now).map_err(TaskOpenError::Invalid)?;
+        let task = OpenedTask {
+            id: format!("task-{}", uuid::Uuid::new_v4()),
+            agents: request.agents,
+            intent: request.intent,
+            delegation: request.delegation,
+            started_at: now,
+            expires_at: request.expires_at,
+            opened_by: opened_by.to_owned(),
+            inherited_labels: Vec::new(),
+        };
+        self.pipeline
+            .open_task(task, request.inherit_labels)
+            .map_err(TaskOpenError::Refused)
+    }
+
+    /// Whether `identity` (a verified SPIFFE ID) may open tasks (`[tasks] openers`).
+    pub fn may_open_tasks(&self, identity: &str) -> bool {
+        self.openers.iter().any(|o| o == identity)
+    }
+
+    /// Whether tasks are asserted by actions or opened first (`[tasks] mode`).
+    pub fn task_mode(&self) -> TaskMode {
+        self.pipeline.task_mode()
     }
 
     /// Lifts the task's quarantine (see `[tasks.quarantine]`); returns whether it was

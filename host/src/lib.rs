@@ -101,7 +101,7 @@ pub mod identity;
 #[cfg(feature = "server")]
 pub mod service;
 
-pub use arbiter::Arbiter;
+pub use arbiter::{Arbiter, TaskOpenError};
 pub use config::{Config, ConfigError};
 pub use contract::{ContractError, ContractVersion};
 pub use decide::{NoPostDecision, PostDecision, Recording};
@@ -112,9 +112,9 @@ pub use hot_swap::{ReloadCount, ReloadReport, ReloadResult, ReloadStatus, Reload
 pub use model::{
     Action, ActionError, ActionErrorKind, Agent, Credential, Decision, DecisionEffect, Effect,
     HistoryEntry, ID_PUNCTUATION, IdentityRecord, IssuedCredential, MAX_AGENT_ID_BYTES,
-    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, Outcome,
-    PHASE_KEY, PluginEntry, Principal, RESERVED_ENVIRONMENT_PREFIX, Resource, SignatureStatus,
-    Task, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
+    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, OpenTask,
+    OpenedTask, Outcome, PHASE_KEY, PluginEntry, Principal, RESERVED_ENVIRONMENT_PREFIX, Resource,
+    SignatureStatus, Task, TaskMode, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
 };
 pub use plugin::{LoadError, ModuleInspection, PluginListing, PolicySet, inspect_module};
 pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};

@@ -248,7 +248,14 @@ pub struct RawTasks {
     pub store_timeout_ms: Option<u64>,
     /// When a task is quarantined for deviating from policy.
     pub quarantine: Option<RawQuarantine>,
+    /// `asserted` (default) or `opened`.
+    pub mode: Option<String>,
+    /// Verified identities allowed to open tasks (besides the admin token).
+    #[serde(default)]
+    pub openers: Vec<String>,
 }
+
+pub use crate::model::TaskMode;
 
 /// `[tasks.quarantine]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -327,6 +334,10 @@ pub struct TasksConfig {
     pub store_timeout: Duration,
     /// When a task is quarantined.
     pub quarantine: QuarantineRules,
+    /// Asserted or opened tasks.
+    pub mode: TaskMode,
+    /// Verified identities allowed to open tasks.
+    pub openers: Vec<String>,
 }
 
 /// Default deadline of a task-store operation. In memory it bounds how long a decision
@@ -930,10 +941,27 @@ fn tasks_config(raw: RawTasks, plugin_names: &[String]) -> Result<TasksConfig, C
             }
         }
     };
+    let mode = match raw.mode.as_deref() {
+        None | Some("asserted") => TaskMode::Asserted,
+        Some("opened") => TaskMode::Opened,
+        Some(other) => {
+            return Err(invalid(
+                "tasks.mode",
+                format!("`{other}`, expected `asserted` or `opened`"),
+            ));
+        }
+    };
+    for (i, opener) in raw.openers.iter().enumerate() {
+        if opener.trim().is_empty() {
+            return Err(invalid(format!("tasks.openers[{i}]"), "empty identity"));
+        }
+    }
     Ok(TasksConfig {
         sharing: TaskSharing::new(groups),
         store_timeout: Duration::from_millis(ms),
         quarantine,
+        mode,
+        openers: raw.openers,
     })
 }
 

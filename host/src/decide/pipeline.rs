@@ -27,10 +27,11 @@
 //! time (its deadline) instead of making every embedder carry an async runtime.
 
 use super::combine::{combine, effective_effect};
-use crate::config::{Mode, QuarantineRules};
+use crate::config::{Mode, QuarantineRules, TaskMode};
 use crate::contract::DecisionInput;
 use crate::model::{
-    Action, ActionError, Decision, DecisionEffect, Effect, HistoryEntry, PluginEntry, TaskSnapshot,
+    Action, ActionError, Decision, DecisionEffect, Effect, HistoryEntry, OpenedTask, PluginEntry,
+    Task, TaskSnapshot,
 };
 use crate::plugin::{PolicySet, Prewarmer};
 use crate::task::{TaskLease, TaskStore};
@@ -72,6 +73,8 @@ pub struct Pipeline {
     store_timeout: Duration,
     /// When a deny quarantines its task.
     quarantine: QuarantineRules,
+    /// Asserted or opened tasks.
+    mode: TaskMode,
 }
 
 /// Who is acting: the seam where verified workload identity plugs in. Today the asserted
@@ -87,11 +90,28 @@ impl Pipeline {
         tasks: Arc<dyn TaskStore>,
         store_timeout: Duration,
         quarantine: QuarantineRules,
+        mode: TaskMode,
     ) -> Self {
         Self {
             tasks,
             store_timeout,
             quarantine,
+            mode,
+        }
+    }
+
+    /// Asserted or opened tasks.
+    pub fn task_mode(&self) -> TaskMode {
+        self.mode
+    }
+
+    /// Records an opened task (see [`TaskStore::open`]).
+    pub fn open_task(&self, task: OpenedTask, inherit: bool) -> Result<OpenedTask, String> {
+        let deadline = Instant::now() + self.store_timeout;
+        match self.tasks.open(task, inherit, deadline) {
+            Ok(Ok(task)) => Ok(task),
+            Ok(Err(refusal)) => Err(refusal.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -125,6 +145,21 @@ impl Pipeline {
             return finish(decision, e.to_string(), started);
         }
         let identity = stage_identify(action);
+        if action.task.is_some() || self.mode == TaskMode::Opened {
+            decision.tasks = Some(self.mode);
+        }
+        // With opened tasks the action's task fields are the opened task's, never its own.
+        let from_opened;
+        let action = match self.mode {
+            TaskMode::Asserted => action,
+            TaskMode::Opened => match self.stage_opened(action, &identity) {
+                Ok(effective) => {
+                    from_opened = effective;
+                    &from_opened
+                }
+                Err(reason) => return finish(decision, reason, started),
+            },
+        };
         let lease = match self.stage_task_gate(action, &identity) {
             Ok(lease) => lease,
             Err(reason) => return finish(decision, reason, started),
@@ -153,6 +188,69 @@ impl Pipeline {
         }
         decision.elapsed_us = elapsed_us(started);
         decision
+    }
+
+    /// Opened tasks: the action must name a task that was opened for its agent, and may
+    /// not disagree with it; the action decided is the one with the opened task's
+    /// intent, expiry and delegation.
+    fn stage_opened(&self, action: &Action, identity: &Identity<'_>) -> Result<Action, String> {
+        let Some(named) = &action.task else {
+            return Err(
+                "denied: tasks are opened here (`tasks.mode = \"opened\"`) and the action names no task; open one with `POST /v1/tasks`"
+                    .to_owned(),
+            );
+        };
+        let deadline = Instant::now() + self.store_timeout;
+        let opened = match self.tasks.opened(&named.id, deadline) {
+            Ok(Some(opened)) => opened,
+            Ok(None) => {
+                return Err(format!(
+                    "denied: task `{}` was not opened (tasks are opened here: `POST /v1/tasks`), or has ended",
+                    named.id
+                ));
+            }
+            Err(e) => return Err(format!("denied: {e}")),
+        };
+        if !opened.agents.iter().any(|a| a == identity.agent) {
+            return Err(format!(
+                "denied: task `{}` was opened for {}, not for agent `{}`",
+                opened.id,
+                opened
+                    .agents
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                identity.agent
+            ));
+        }
+        if !named.intent.is_empty() && named.intent != opened.intent {
+            return Err(format!(
+                "denied: `task.intent` is `{}` but task `{}` was opened with intent `{}`",
+                named.intent, opened.id, opened.intent
+            ));
+        }
+        if named.expires_at.is_some() && named.expires_at != opened.expires_at {
+            return Err(format!(
+                "denied: `task.expires_at` disagrees with task `{}` as it was opened",
+                opened.id
+            ));
+        }
+        if !action.delegation.is_empty() && action.delegation != opened.delegation {
+            return Err(format!(
+                "denied: `delegation` disagrees with task `{}` as it was opened",
+                opened.id
+            ));
+        }
+        let mut effective = action.clone();
+        effective.task = Some(Task {
+            id: opened.id,
+            intent: opened.intent,
+            started_at: opened.started_at,
+            expires_at: opened.expires_at,
+        });
+        effective.delegation = opened.delegation;
+        Ok(effective)
     }
 
     /// Task gate: holds the task for this decision until it is recorded.
@@ -216,6 +314,7 @@ fn open_decision(action: &Action, set: &PolicySet) -> Decision {
         identity: None,
         credential: None,
         quarantine: None,
+        tasks: None,
     }
 }
 

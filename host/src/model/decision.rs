@@ -205,6 +205,10 @@ pub struct Decision {
     /// Why this deny quarantined its task, when it did (`[tasks.quarantine]`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub quarantine: Option<String>,
+    /// Whether the task was `asserted` by the action or `opened` through Arbiter
+    /// (`[tasks] mode`), when the action has a task.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tasks: Option<super::task::TaskMode>,
 }
 
 /// A per-call credential the decision service minted (see `service::credentials`).

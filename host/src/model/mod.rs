@@ -16,4 +16,4 @@ pub use decision::{
     Decision, DecisionEffect, Effect, IdentityRecord, IssuedCredential, Mode, Obligation, Outcome,
     PluginEntry, SignatureStatus, outcome_word,
 };
-pub use task::{HistoryEntry, TaskSnapshot};
+pub use task::{HistoryEntry, OpenTask, OpenedTask, TaskMode, TaskSnapshot};

@@ -4,9 +4,15 @@
 //! {"decision_id":"…","time":"2026-…Z","trace_id":"4bf9…","request_id":"req-1",
 //!  "task_id":"t-1","generation":1,"effect":"deny","reason":"…","obligations":[],
 //!  "plugins":[{"name":"intent","digest":"sha256:…",…}],"elapsed_us":41,
-//!  "via":{"adapter":"mcp","upstream":"fs","jsonrpc_id":7,"identity":"header:x-arbiter-agent"},
+//!  "via":{"adapter":"mcp","upstream":"fs","jsonrpc_id":7,"identity":"mtls"},
+//!  "identity":{"id":"spiffe://example.org/agent/a","attestation":"x509-svid","source":"mtls","trust_domain":"example.org"},
+//!  "credential_id":"6f1c…","tasks":"opened",
 //!  "action":{"request_id":"req-1","agent":{…},"tool":{…},"arguments":{"path":"[redacted]"},…}}
 //! ```
+//!
+//! `identity` is who the decision was for and how that was established; `credential_id`
+//! is the id of the credential minted for the call (never the token); `quarantine` says
+//! why a deny quarantined its task; `tasks` is `asserted` or `opened`.
 //!
 //! # Off the request path, bounded
 //!
@@ -325,6 +331,12 @@ struct Record<'a> {
     /// The id of the credential minted for the call (never the token).
     #[serde(skip_serializing_if = "Option::is_none")]
     credential_id: Option<&'a str>,
+    /// Why this deny quarantined its task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quarantine: Option<&'a str>,
+    /// Whether the task was asserted or opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<crate::model::TaskMode>,
     action: Value,
 }
 
@@ -382,6 +394,8 @@ pub fn encode(
         via: entry.via.as_ref(),
         identity: d.identity.as_ref(),
         credential_id: d.credential.as_ref().map(|c| c.id.as_str()),
+        quarantine: d.quarantine.as_deref(),
+        tasks: d.tasks,
         action,
     };
     serde_json::to_writer(&mut *out, &record)?;

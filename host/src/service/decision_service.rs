@@ -168,6 +168,11 @@ impl DecisionService {
         Ok(self.arbiter()?.lift_quarantine(task))
     }
 
+    /// Whether tasks are asserted or opened (asserted until a policy set is active).
+    pub fn task_mode(&self) -> crate::model::TaskMode {
+        self.arbiter().map(|a| a.task_mode()).unwrap_or_default()
+    }
+
     /// The identity verifier, when configured.
     pub fn identity_verifier(&self) -> Option<&Arc<IdentityVerifier>> {
         self.inner.identity.get()

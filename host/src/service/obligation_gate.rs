@@ -134,6 +134,7 @@ mod tests {
             identity: None,
             credential: None,
             quarantine: None,
+            tasks: None,
         }
     }
 

@@ -669,6 +669,7 @@ mod tests {
             identity: None,
             credential: None,
             quarantine: None,
+            tasks: None,
         };
         (decision, action)
     }

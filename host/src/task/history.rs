@@ -332,6 +332,59 @@ impl TaskHistory {
         );
     }
 
+    /// Makes a new task known, owned by `agents[0]` (the store lets the other agents
+    /// in). With `inherit`, it starts with every label of the open (not ended) tasks
+    /// those agents own: an agent that handled a secret in one task carries that taint
+    /// into the next, so that switching tasks does not launder it. Returns the labels
+    /// it starts with.
+    pub fn open(
+        &self,
+        task_id: &str,
+        agents: &[String],
+        inherit: bool,
+    ) -> Result<Vec<String>, TaskRefusal> {
+        let mut inner = self.lock();
+        if inner.known() >= self.config.max_known_tasks {
+            return Err(TaskRefusal::TableFull {
+                task: task_id.to_owned(),
+                bound: self.config.max_known_tasks,
+            });
+        }
+        let mut labels: Vec<String> = Vec::new();
+        if inherit {
+            let owned = inner
+                .tasks
+                .values()
+                .filter(|t| agents.contains(&t.owner))
+                .map(|t| &t.labels)
+                .chain(
+                    inner
+                        .retained
+                        .values()
+                        .filter(|r| !r.ended && agents.contains(&r.owner))
+                        .map(|r| &r.labels),
+                );
+            for set in owned {
+                for label in set.iter() {
+                    if !labels.contains(label) {
+                        labels.push(label.clone());
+                    }
+                }
+            }
+            labels.sort();
+        }
+        inner.retained.insert(
+            task_id.to_owned(),
+            Retained {
+                owner: agents.first().cloned().unwrap_or_default(),
+                labels: Arc::from(labels.clone()),
+                ended: false,
+                quarantine: None,
+            },
+        );
+        Ok(labels)
+    }
+
     /// Quarantines a task: its later actions are denied, saying `reason`, until an
     /// operator lifts it. An ended task stays ended.
     pub fn quarantine(&self, task_id: &str, reason: &str) {
@@ -451,6 +504,29 @@ mod tests {
         h.end("c");
         h.quarantine("c", "late");
         assert_eq!(admit("c").unwrap_err(), TaskRefusal::Ended("c".to_owned()));
+    }
+
+    #[test]
+    fn an_opened_task_starts_with_the_taint_of_its_agents_open_tasks() {
+        let h = TaskHistory::new(HistoryConfig::default());
+        let labelled = |labels: &[&str]| HistoryEntry {
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            ..e("r")
+        };
+        h.record_by("read", "agent-a", labelled(&["secret"]));
+        h.record_by("other", "agent-b", labelled(&["pii"]));
+        h.record_by("done", "agent-a", labelled(&["restricted"]));
+        h.end("done");
+        let a = vec!["agent-a".to_owned()];
+        assert_eq!(h.open("next", &a, true).unwrap(), vec!["secret"]);
+        let admitted = h.admit("next", "agent-a", |_, _| false).unwrap();
+        assert_eq!(&*admitted.labels, ["secret".to_owned()].as_slice());
+        // The opener may start it clean; another agent's taint never flows in.
+        assert!(h.open("clean", &a, false).unwrap().is_empty());
+        let both = vec!["agent-b".to_owned(), "agent-c".to_owned()];
+        assert_eq!(h.open("b-next", &both, true).unwrap(), vec!["pii"]);
+        // Owned by the first agent.
+        assert!(h.admit("b-next", "agent-a", |_, _| false).is_err());
     }
 
     #[test]

@@ -33,8 +33,8 @@
 
 use super::history::{TaskHistory, TaskRefusal};
 use crate::config::{HistoryConfig, TaskSharing};
-use crate::model::{HistoryEntry, TaskSnapshot};
-use std::collections::HashSet;
+use crate::model::{HistoryEntry, OpenedTask, TaskSnapshot};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
@@ -84,6 +84,19 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Lifts the task's quarantine; returns whether it was quarantined.
     fn lift_quarantine(&self, task: &str, deadline: Instant) -> Result<bool, StoreError>;
 
+    /// Records a newly opened task (its id is new: Arbiter made it), starting with the
+    /// labels of its agents' open tasks when `inherit` is set. Returns the task as
+    /// recorded, with the labels it inherited.
+    fn open(
+        &self,
+        task: OpenedTask,
+        inherit: bool,
+        deadline: Instant,
+    ) -> Result<Result<OpenedTask, TaskRefusal>, StoreError>;
+
+    /// The opened task `task`, if it was opened (and not ended).
+    fn opened(&self, task: &str, deadline: Instant) -> Result<Option<OpenedTask>, StoreError>;
+
     /// The task's recorded entries, oldest first.
     fn entries(&self, task: &str, deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError>;
 
@@ -102,6 +115,8 @@ pub struct MemoryTaskStore {
     /// Tasks with a decision in flight.
     busy: Mutex<HashSet<String>>,
     released: Condvar,
+    /// Opened tasks (bounded with the known tasks: opening one makes it known).
+    opened: Mutex<HashMap<String, OpenedTask>>,
 }
 
 impl MemoryTaskStore {
@@ -112,12 +127,18 @@ impl MemoryTaskStore {
             sharing,
             busy: Mutex::new(HashSet::new()),
             released: Condvar::new(),
+            opened: Mutex::new(HashMap::new()),
         }
     }
 
     /// The history itself (tests and metrics).
     pub fn history(&self) -> &TaskHistory {
         &self.history
+    }
+
+    fn lock_opened(&self) -> std::sync::MutexGuard<'_, HashMap<String, OpenedTask>> {
+        // Poisoned only by a panic between two map operations: the map is intact.
+        self.opened.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_busy(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -156,8 +177,14 @@ impl TaskStore for MemoryTaskStore {
         deadline: Instant,
     ) -> Result<Result<Box<dyn TaskLease + '_>, TaskRefusal>, StoreError> {
         self.acquire(task, deadline)?;
+        // The agents an opener named share the task, as a `[[tasks.share]]` group would.
+        let opened_for = self
+            .lock_opened()
+            .get(task)
+            .map(|t| t.agents.clone())
+            .unwrap_or_default();
         match self.history.admit(task, agent, |owner, other| {
-            self.sharing.allows(owner, other)
+            self.sharing.allows(owner, other) || opened_for.iter().any(|a| a == other)
         }) {
             // From here the lease releases the task when it is committed or dropped.
             Ok(snapshot) => Ok(Ok(Box::new(MemoryLease {
@@ -175,7 +202,29 @@ impl TaskStore for MemoryTaskStore {
 
     fn end(&self, task: &str, _deadline: Instant) -> Result<(), StoreError> {
         self.history.end(task);
+        // Ended is remembered by the history; the opening is no longer needed.
+        self.lock_opened().remove(task);
         Ok(())
+    }
+
+    fn open(
+        &self,
+        mut task: OpenedTask,
+        inherit: bool,
+        _deadline: Instant,
+    ) -> Result<Result<OpenedTask, TaskRefusal>, StoreError> {
+        match self.history.open(&task.id, &task.agents, inherit) {
+            Ok(labels) => {
+                task.inherited_labels = labels;
+                self.lock_opened().insert(task.id.clone(), task.clone());
+                Ok(Ok(task))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    fn opened(&self, task: &str, _deadline: Instant) -> Result<Option<OpenedTask>, StoreError> {
+        Ok(self.lock_opened().get(task).cloned())
     }
 
     fn lift_quarantine(&self, task: &str, _deadline: Instant) -> Result<bool, StoreError> {

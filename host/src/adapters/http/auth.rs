@@ -108,6 +108,16 @@ pub async fn require_admin(
     }
 }
 
+/// Whether the request carries the admin token (for endpoints that also admit other
+/// principals, such as task openers).
+pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    state
+        .settings()
+        .admin_token
+        .as_ref()
+        .is_some_and(|expected| check(expected, headers).is_ok())
+}
+
 /// Middleware for the decision endpoints: open unless a decide token is configured.
 pub async fn require_client(
     State(state): State<AppState>,

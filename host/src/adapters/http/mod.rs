@@ -186,6 +186,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::live))
         .route("/readyz", get(routes::health::ready))
         .route("/metrics", get(routes::metrics::metrics))
+        // Its own access check: the admin token, or a verified opener.
+        .route("/v1/tasks", post(routes::tasks::open))
         .route("/v1/credentials/jwks", get(routes::credentials::jwks))
         .route(
             "/v1/credentials/introspect",

@@ -21,6 +21,7 @@
 use super::config::{AgentSource, DenialStyle, GatewayConfig, UpstreamConfig};
 use super::jsonrpc;
 use crate::identity::ResolvedIdentity;
+use crate::model::TaskMode;
 use crate::model::{
     Action, Agent, Decision, DecisionEffect, PHASE_KEY, Principal, Resource, Task, Tool,
 };
@@ -118,6 +119,10 @@ fn now_ms() -> u64 {
 }
 
 /// Builds and validates the action for a call of `tool` with `arguments` on `upstream`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one per source of the action; a struct would only rename them"
+)]
 pub fn action(
     gateway: &GatewayConfig,
     upstream: &UpstreamConfig,
@@ -126,15 +131,21 @@ pub fn action(
     tool: &str,
     arguments: Value,
     phase: Phase,
+    tasks: TaskMode,
 ) -> Result<Action, CallRefusal> {
     let task = match text(headers, TASK_HEADER)? {
         None => None,
         Some(id) => {
-            let intent = text(headers, INTENT_HEADER)?.ok_or_else(|| {
-                CallRefusal(format!(
-                    "header `{TASK_HEADER}` names a task but `{INTENT_HEADER}` (its declared intent) is missing"
-                ))
-            })?;
+            // An opened task has its intent already; the header may only repeat it.
+            let intent = match (text(headers, INTENT_HEADER)?, tasks) {
+                (Some(intent), _) => intent,
+                (None, TaskMode::Opened) => "",
+                (None, TaskMode::Asserted) => {
+                    return Err(CallRefusal(format!(
+                        "header `{TASK_HEADER}` names a task but `{INTENT_HEADER}` (its declared intent) is missing"
+                    )));
+                }
+            };
             Some(Task {
                 id: id.to_owned(),
                 intent: intent.to_owned(),
@@ -332,6 +343,7 @@ mod tests {
             "read",
             json!({"path":"/x"}),
             Phase::Call,
+            TaskMode::Asserted,
         )
         .unwrap();
         assert_eq!(a.tool.server, "fs");
@@ -360,6 +372,7 @@ mod tests {
                 "read",
                 json!({}),
                 Phase::Call,
+                TaskMode::Asserted,
             )
             .unwrap_err()
             .0

@@ -433,6 +433,7 @@ fn list_filter(
         "tools/list",
         json!({}),
         call::Phase::List,
+        gateway.service.task_mode(),
     ) {
         return Err(Box::new(refused(id, &refusal)));
     }
@@ -518,6 +519,7 @@ async fn tools_call(
                 &tool,
                 arguments,
                 call::Phase::Call,
+                gateway.service.task_mode(),
             )
         }) {
         Ok(action) => action,

@@ -65,6 +65,7 @@ impl ListFilter {
             tool,
             Value::Object(serde_json::Map::new()),
             Phase::List,
+            self.service.task_mode(),
         ) {
             Ok(action) => action,
             Err(_) => return false,

@@ -6,9 +6,12 @@
 //! would rather not percent-encode it into a path.
 
 use super::{active, read_body, require_json};
+use crate::TaskOpenError;
 use crate::adapters::http::AppState;
+use crate::adapters::http::auth;
 use crate::adapters::http::error::ApiError;
-use crate::model::check_id;
+use crate::adapters::identity::Presented;
+use crate::model::{OpenTask, check_id};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
@@ -16,6 +19,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::error::Category;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The body of `POST /v1/tasks/end`.
 #[derive(Debug, Deserialize)]
@@ -77,6 +81,70 @@ fn end_task(state: &AppState, field: &str, task_id: String) -> Result<Json<Value
         object.insert("credentials_revoked".to_owned(), json!(revoked));
     }
     Ok(Json(answer))
+}
+
+/// `POST /v1/tasks`: opens a task. The opener is the admin (its token) or a verified
+/// identity listed in `[tasks] openers`; the task's agents, intent, delegation and
+/// expiry are fixed here, and Arbiter makes its id.
+pub async fn open(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_json(request.headers())?;
+    let arbiter = Arc::clone(active(&state)?);
+    let opener = if auth::is_admin(&state, request.headers()) {
+        "admin".to_owned()
+    } else {
+        let presented = Presented::of(request.headers(), request.extensions());
+        match state.service().identify(presented.evidence(), None) {
+            Ok(identity) if identity.is_verified() && arbiter.may_open_tasks(&identity.id) => {
+                identity.id
+            }
+            Ok(identity) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "not_an_opener",
+                    format!(
+                        "opening a task needs the admin token or a verified identity listed in `tasks.openers`; `{}` ({}) is neither",
+                        identity.id,
+                        identity.attestation.as_str()
+                    ),
+                ));
+            }
+            Err(refusal) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "identity_refused",
+                    format!("opening a task needs the admin token or a verified opener: {refusal}"),
+                ));
+            }
+        }
+    };
+    let body = read_body(&state, request).await?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let asked: OpenTask = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_task",
+            format!("`{field}`: {}; expected {{\"agents\": [...], \"intent\": \"…\", \"delegation\"?, \"expires_at\"?, \"inherit_labels\"?}}", e.inner()),
+        )
+        .with_field(field)
+    })?;
+    let opened = arbiter.open_task(asked, &opener).map_err(|e| match e {
+        TaskOpenError::Invalid(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_task",
+            e.to_string(),
+        )
+        .with_field(e.field),
+        TaskOpenError::Refused(why) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "task_not_opened", why)
+        }
+    })?;
+    tracing::info!(task_id = %opened.id, opened_by = %opened.opened_by, agents = ?opened.agents, "task opened");
+    let answer = serde_json::to_value(&opened).map_err(|e| ApiError::internal(&e))?;
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// `POST /v1/tasks/{id}/lift-quarantine` (admin): the task's actions are decided again.
