@@ -2040,6 +2040,54 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
     assert_eq!(result_text(step(&report, 0)), "three", "{report}");
     assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo"]);
 
+    // An opened task gives each agent a task credential; presented with the task's
+    // actions it must be for that task and agent, or the call is refused.
+    let opened = post(
+        "/v1/tasks",
+        json!({"agents": [agent], "intent": "mcp-demo"}),
+        Some(ADMIN),
+    );
+    let opened_id = opened["id"].as_str().unwrap().to_owned();
+    let task_credential = opened["credentials"][agent].as_str().unwrap().to_owned();
+    let with_task_credential = |task: &str, credential: &str| {
+        json!({
+            "authorization": headers["authorization"],
+            "x-arbiter-task": task,
+            "x-arbiter-intent": "mcp-demo",
+            "x-arbiter-task-credential": credential,
+        })
+    };
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), with_task_credential(&opened_id, &task_credential)),
+               "mode": "legacy", "steps": [call("echo", json!({"message": "opened"}))]}),
+    );
+    assert_eq!(result_text(step(&report, 0)), "opened", "{report}");
+    for (task, credential, reason) in [
+        ("task-elsewhere", task_credential.as_str(), "is for task"),
+        (
+            opened_id.as_str(),
+            token.as_str(),
+            "not one this host issued",
+        ),
+    ] {
+        let report = run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(&gw.url("py"), with_task_credential(task, credential)),
+                   "mode": "legacy", "steps": [call("echo", json!({"message": "nope"}))]}),
+        );
+        let refused = step(&report, 0);
+        assert_eq!(refused["error"]["code"], -31004, "{report}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{report}"
+        );
+    }
+    assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo", "echo"]);
+
     // Ending the task revokes the credential, and the task's next call is denied.
     let ended = post("/v1/tasks/task-cred/end", json!({}), Some(ADMIN));
     assert_eq!(ended["credentials_revoked"], 1, "{ended}");
@@ -2067,7 +2115,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
         denied["error"]["data"]["identity"]["attestation"],
         "jwt-svid"
     );
-    assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo"]);
+    assert_eq!(executed_tools(&calls), vec!["echo", "echo", "echo", "echo"]);
     let records = gw.stop();
     let allowed = records.iter().find(|r| r["effect"] == "allow").unwrap();
     assert!(allowed["credential_id"].is_string(), "{allowed}");

@@ -10,6 +10,17 @@ use crate::service::DecisionService;
 use axum::http::{Extensions, HeaderMap, header};
 use std::sync::Arc;
 
+/// The header a request carries its task credential in (from `POST /v1/tasks`), on
+/// the decision API and the MCP gateway alike.
+pub const TASK_CREDENTIAL_HEADER: &str = "x-arbiter-task-credential";
+
+/// The task credential of a request, if it carries one.
+pub fn task_credential(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(TASK_CREDENTIAL_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
+}
+
 /// Why identity could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentitySetupError {

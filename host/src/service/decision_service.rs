@@ -44,6 +44,9 @@ pub enum Refused {
     /// The request's identity was refused (see [`crate::identity::resolve`]).
     #[error(transparent)]
     Identity(#[from] IdentityRefusal),
+    /// The task credential the request presented does not hold for its task and agent.
+    #[error("task credential refused: {0}")]
+    TaskCredential(String),
 }
 
 /// What a decision request carries besides the action.
@@ -64,6 +67,9 @@ pub struct DecisionContext {
     /// The credential an allowed call needs, minted as a post-decision stage (a call
     /// that cannot get it is denied).
     pub credential: Option<CredentialRequest>,
+    /// The task credential the request presented (`x-arbiter-task-credential`), checked
+    /// against the action's task and agent before anything is decided.
+    pub task_credential: Option<String>,
 }
 
 /// Where a decision request came from, as the decision log records it (`"via"`).
@@ -231,6 +237,9 @@ impl DecisionService {
     ) -> Result<R, Refused> {
         let arbiter = self.arbiter()?;
         let identity = self.apply_identity(&mut action, context.identity.take())?;
+        if let Some(token) = context.task_credential.as_deref() {
+            self.check_task_credential(&action, token)?;
+        }
         // Taken before deciding: the log keeps it only if the decision ran on it (same
         // generation), for the words of its settings that reasons may quote.
         let policy_set = Some(arbiter.policy_set());
@@ -281,6 +290,24 @@ impl DecisionService {
     /// listed tool this way to hide those a call would be denied.
     pub fn preview(&self, action: &Action) -> Result<Decision, NotReady> {
         Ok(self.arbiter()?.preview(action))
+    }
+
+    /// A presented task credential must be this host's, live, for the action's task and
+    /// its (resolved) agent: presenting a wrong one is a refusal, never ignored.
+    fn check_task_credential(&self, action: &Action, token: &str) -> Result<(), Refused> {
+        let Some(issuer) = self.credential_issuer() else {
+            return Err(Refused::TaskCredential(
+                "this host issues no task credentials (no `[credentials]`)".to_owned(),
+            ));
+        };
+        let Some(task) = action.task_id() else {
+            return Err(Refused::TaskCredential(
+                "the action names no task".to_owned(),
+            ));
+        };
+        issuer
+            .verify_task(token, task, &action.agent.id)
+            .map_err(Refused::TaskCredential)
     }
 
     /// Makes the action's agent the resolved identity (resolving the body's own when the

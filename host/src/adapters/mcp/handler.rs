@@ -547,6 +547,7 @@ async fn tools_call(
             .credential
             .as_ref()
             .map(|c| c.request_for(&tool)),
+        task_credential: crate::adapters::identity::task_credential(headers),
     };
     let style = gateway.config.denial;
     let upstream_name = upstream.to_owned();
@@ -583,6 +584,13 @@ async fn tools_call(
                 .metrics()
                 .record_gateway_call(upstream, "refused");
             return identity_refused(&refusal);
+        }
+        Err(Refused::TaskCredential(why)) => {
+            gateway
+                .service
+                .metrics()
+                .record_gateway_call(upstream, "refused");
+            return refused(&id, &CallRefusal(format!("task credential refused: {why}")));
         }
         Err(Refused::NotReady(_)) => {
             gateway

@@ -30,7 +30,7 @@ pub use revocation::Revocations;
 pub use signing::{CredentialKey, SigningKeyError};
 
 use crate::decide::PostDecision;
-use crate::model::{Action, Decision, DecisionEffect, IssuedCredential};
+use crate::model::{Action, Decision, DecisionEffect, IssuedCredential, OpenedTask};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,33 @@ pub struct CredentialClaims {
     /// Issued at, Unix s.
     pub iat: u64,
     /// Expiry, Unix s.
+    pub exp: u64,
+    /// Unique id.
+    pub jti: String,
+}
+
+/// The `aud` of every task credential: no tool server accepts it as its own, and it is
+/// never taken for a per-call credential (whose `aud` is a tool server).
+pub const TASK_CREDENTIAL_AUDIENCE: &str = "arbiter:task";
+
+/// The claims of a task credential: what `POST /v1/tasks` gives each agent of the task,
+/// bound to that agent and that task, to present with the task's actions
+/// (`x-arbiter-task-credential`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCredentialClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The agent it was issued to.
+    pub sub: String,
+    /// Always [`TASK_CREDENTIAL_AUDIENCE`].
+    pub aud: String,
+    /// The task.
+    pub task: String,
+    /// The task's intent, as opened.
+    pub intent: String,
+    /// Issued at, Unix s.
+    pub iat: u64,
+    /// Expiry, Unix s: the task's, or at most [`MAX_TTL_MS`] without one.
     pub exp: u64,
     /// Unique id.
     pub jti: String,
@@ -238,6 +265,71 @@ impl CredentialIssuer {
             scopes,
             expires_at: exp,
         })
+    }
+
+    /// Mints the task credential of `agent` for an opened `task`.
+    pub fn mint_task(&self, task: &OpenedTask, agent: &str) -> Result<String, MintError> {
+        let now = unix_now();
+        let longest = now.saturating_add(MAX_TTL_MS / 1000);
+        let exp = task
+            .expires_at
+            .map_or(longest, |ms| (ms / 1000).min(longest));
+        if exp <= now {
+            return Err(MintError::Expired(task.expires_at.unwrap_or(0)));
+        }
+        let claims = TaskCredentialClaims {
+            iss: self.config.issuer.clone(),
+            sub: agent.to_owned(),
+            aud: TASK_CREDENTIAL_AUDIENCE.to_owned(),
+            task: task.id.clone(),
+            intent: task.intent.clone(),
+            iat: now,
+            exp,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(self.key.algorithm);
+        header.kid = Some(self.key.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        let token = jsonwebtoken::encode(&header, &claims, &self.key.key)
+            .map_err(|e| MintError::Signing(e.to_string()))?;
+        self.revocations.minted(&task.id, &claims.jti, exp, now);
+        Ok(token)
+    }
+
+    /// Checks that `token` is a live task credential of this issuer for `task` and
+    /// `agent`; says why not otherwise.
+    pub fn verify_task(&self, token: &str, task: &str, agent: &str) -> Result<(), String> {
+        let mut validation = Validation::new(self.key.algorithm);
+        validation.algorithms = vec![self.key.algorithm];
+        validation.leeway = 0;
+        validation.validate_exp = false;
+        validation.set_audience(&[TASK_CREDENTIAL_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud", "jti"]);
+        let claims =
+            jsonwebtoken::decode::<TaskCredentialClaims>(token, &self.decoding, &validation)
+                .map_err(|e| format!("the task credential is not one this host issued: {e}"))?
+                .claims;
+        if unix_now() >= claims.exp {
+            return Err(format!("the task credential expired at {}", claims.exp));
+        }
+        if self.revocations.is_revoked(&claims.jti) {
+            return Err(
+                "the task credential was revoked: its task ended or was quarantined".to_owned(),
+            );
+        }
+        if claims.task != task {
+            return Err(format!(
+                "the task credential is for task `{}`, not `{task}`",
+                claims.task
+            ));
+        }
+        if claims.sub != agent {
+            return Err(format!(
+                "the task credential was issued to `{}`, not to agent `{agent}`",
+                claims.sub
+            ));
+        }
+        Ok(())
     }
 
     /// Revokes every credential minted for `task`.

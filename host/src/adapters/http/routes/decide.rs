@@ -22,6 +22,7 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     require_json(request.headers())?;
     let trace_id = traceparent::trace_id(request.headers());
     let presented = Presented::of(request.headers(), request.extensions());
+    let task_credential = crate::adapters::identity::task_credential(request.headers());
     let body = read_body(&state, request).await?;
     let action = parse_action(&body)?;
     let service = state.service().clone();
@@ -31,6 +32,7 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     let context = DecisionContext {
         trace_id,
         identity: Some(identity),
+        task_credential,
         ..DecisionContext::default()
     };
     let answer = |decision: &crate::Decision| serde_json::to_vec(decision);
@@ -46,6 +48,11 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     .map_err(|refused| match refused {
         Refused::NotReady(_) => not_ready(),
         Refused::Identity(refusal) => identity_refused(&refusal),
+        Refused::TaskCredential(why) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "task_credential_refused",
+            format!("task credential refused: {why}"),
+        ),
     })?
     .map_err(|e| ApiError::internal(&e))?;
     Ok((

@@ -143,7 +143,25 @@ pub async fn open(
         }
     })?;
     tracing::info!(task_id = %opened.id, opened_by = %opened.opened_by, agents = ?opened.agents, "task opened");
-    let answer = serde_json::to_value(&opened).map_err(|e| ApiError::internal(&e))?;
+    let mut answer = serde_json::to_value(&opened).map_err(|e| ApiError::internal(&e))?;
+    // Each agent's task credential, to present with the task's actions
+    // (`x-arbiter-task-credential`), when this host mints credentials.
+    if let Some(issuer) = state.service().credential_issuer() {
+        let mut credentials = serde_json::Map::new();
+        for agent in &opened.agents {
+            let token = issuer.mint_task(&opened, agent).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_task",
+                    e.to_string(),
+                )
+            })?;
+            credentials.insert(agent.clone(), Value::String(token));
+        }
+        if let Some(object) = answer.as_object_mut() {
+            object.insert("credentials".to_owned(), Value::Object(credentials));
+        }
+    }
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
