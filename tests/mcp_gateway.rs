@@ -1799,6 +1799,31 @@ fn a_jwt_svid_is_the_agent_through_the_gateway_and_a_bad_one_is_refused_before_a
             "{reason}: {answer}"
         );
     }
+    // An unreadable agent header does not skip the credential check: no SVID, refused,
+    // whatever the method (here `initialize`, which needs no decision).
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    let request = reqwest::Client::new()
+        .post(gw.url("py"))
+        .header("accept", "application/json, text/event-stream")
+        .header(
+            "x-arbiter-agent",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
+        .json(&initialize);
+    let (status, answer) = gw.runtime.as_ref().unwrap().block_on(async {
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (401, &json!(-31005)),
+        "{answer}"
+    );
     assert_eq!(
         executed_tools(&calls),
         vec!["echo"],
@@ -1807,6 +1832,10 @@ fn a_jwt_svid_is_the_agent_through_the_gateway_and_a_bad_one_is_refused_before_a
     let metrics = gw.metrics();
     assert!(
         metrics.contains("arbiter_identity_refusals_total{reason=\"invalid\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("arbiter_identity_refusals_total{reason=\"unverified\"} 2"),
         "{metrics}"
     );
     let records = gw.stop();
@@ -1847,7 +1876,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
     let tables = format!(
         "[identity]\naudience = \"{AUDIENCE}\"\n\
          [[identity.trust_domain]]\nname = \"example.org\"\njwt_bundle = \"{jwks}\"\n\
-         [credentials]\nsigning_key = \"{key}\"\nissuer = \"spiffe://example.org/arbiter\"\nttl_ms = 30000\n\
+         [credentials]\nsigning_key = \"{key}\"\nissuer = \"spiffe://example.org/arbiter\"\nttl_ms = 300000\n\
          [server]\nadmin_token = \"{ADMIN}\"\n\
          [tasks.quarantine]\nafter_denies = 2\n",
         jwks = scratch.path().join("agents.jwks").display(),
@@ -1887,7 +1916,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
     assert_eq!(verified["scope"], "records:read");
     assert_eq!(verified["iss"], "spiffe://example.org/arbiter");
     let ttl = verified["exp"].as_u64().unwrap() - verified["iat"].as_u64().unwrap();
-    assert!(ttl <= 30, "expires within ttl_ms: {verified}");
+    assert!(ttl <= 300, "expires within ttl_ms: {verified}");
     // What reached the tool server is the minted credential, never the agent's token.
     let token = lines
         .iter()
@@ -1913,7 +1942,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
         })
     };
     let introspect = |extra: Value| {
-        let mut body = json!({ "token": token });
+        let mut body = json!({ "token": token, "audience": "records-api" });
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
@@ -2022,7 +2051,7 @@ fn an_allowed_call_carries_a_credential_minted_for_it_which_task_end_and_quarant
     assert_ne!(dev_token, token);
     let answer = post(
         "/v1/credentials/introspect",
-        json!({"token": dev_token}),
+        json!({"token": dev_token, "audience": "records-api"}),
         None,
     );
     assert_eq!(answer["active"], false, "{answer}");
@@ -2171,7 +2200,7 @@ fn with_opened_tasks_an_action_cannot_choose_its_intent_its_task_or_escape_a_tai
         refused["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("needs the admin token or a verified opener")
+            .contains("needs the admin token")
     );
     let (status, invalid) = post(
         "/v1/tasks",

@@ -803,7 +803,7 @@ impl Config {
             watch_paths.extend(p.settings_file.clone());
         }
         let names: Vec<String> = plugins.iter().map(|p| p.name.clone()).collect();
-        let tasks = tasks_config(raw.tasks, &names)?;
+        let tasks = tasks_config(raw.tasks, &names, history.max_entries_per_task)?;
         let reload_timeout_ms = raw.reload.timeout_ms.unwrap_or(DEFAULT_RELOAD_TIMEOUT_MS);
         if reload_timeout_ms == 0 || reload_timeout_ms > MAX_RELOAD_TIMEOUT_MS {
             return Err(invalid(
@@ -886,7 +886,11 @@ fn check_prewarm(key: &str, value: Option<usize>) -> Result<usize, ConfigError> 
     Ok(n)
 }
 
-fn tasks_config(raw: RawTasks, plugin_names: &[String]) -> Result<TasksConfig, ConfigError> {
+fn tasks_config(
+    raw: RawTasks,
+    plugin_names: &[String],
+    max_entries_per_task: usize,
+) -> Result<TasksConfig, ConfigError> {
     let mut groups = Vec::with_capacity(raw.share.len());
     for (i, group) in raw.share.into_iter().enumerate() {
         if group.agents.len() < 2 {
@@ -921,6 +925,16 @@ fn tasks_config(raw: RawTasks, plugin_names: &[String]) -> Result<TasksConfig, C
                 return Err(invalid(
                     "tasks.quarantine.after_denies",
                     "0: expected the number of denies (1 or more) that quarantines a task",
+                ));
+            }
+            if let Some(n) = q.after_denies
+                && n > max_entries_per_task
+            {
+                return Err(invalid(
+                    "tasks.quarantine.after_denies",
+                    format!(
+                        "{n}, more than the {max_entries_per_task} entries a task's history keeps (`history.max_entries_per_task`): it could never be reached"
+                    ),
                 ));
             }
             for (i, name) in q.critical_plugins.iter().enumerate() {

@@ -242,7 +242,19 @@ impl Pipeline {
                 opened.id
             ));
         }
+        // The opening's expiry is the host's to enforce, on the host's clock: an action
+        // that brings its own `time` cannot move it back.
+        let now = unix_ms(SystemTime::now());
+        if let Some(expires_at) = opened.expires_at
+            && now >= expires_at
+        {
+            return Err(format!(
+                "denied: task `{}` expired at {expires_at} (Unix ms; now {now})",
+                opened.id
+            ));
+        }
         let mut effective = action.clone();
+        effective.time = None;
         effective.task = Some(Task {
             id: opened.id,
             intent: opened.intent,

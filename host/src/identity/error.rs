@@ -42,6 +42,16 @@ pub enum IdentityError {
         /// What the chain verification said.
         cause: String,
     },
+    /// The client certificate expired while its connection stayed open.
+    #[error(
+        "x509-svid: the certificate of `{spiffe_id}` expired at {expires_at} (Unix seconds) while its connection was open; reconnect with a current SVID"
+    )]
+    ExpiredOnConnection {
+        /// Its SPIFFE ID.
+        spiffe_id: String,
+        /// Its `notAfter`.
+        expires_at: u64,
+    },
     /// The token is not a well-formed JWT, or its header or claims are missing a part.
     #[error("jwt-svid: {0}")]
     Malformed(String),

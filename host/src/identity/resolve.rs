@@ -150,14 +150,12 @@ pub fn resolve(
             // Verified when the connection opened; the certificate may have expired since.
             let now = unix_now();
             if now >= identity.expires_at {
-                return Err(IdentityRefusal::Invalid(IdentityError::Chain {
-                    spiffe_id: identity.spiffe_id.clone(),
-                    trust_domain: identity.trust_domain.clone(),
-                    cause: format!(
-                        "the certificate expired at {} (Unix seconds) while the connection was open",
-                        identity.expires_at
-                    ),
-                }));
+                return Err(IdentityRefusal::Invalid(
+                    IdentityError::ExpiredOnConnection {
+                        spiffe_id: identity.spiffe_id.clone(),
+                        expires_at: identity.expires_at,
+                    },
+                ));
             }
             Some(identity.clone())
         }

@@ -212,7 +212,8 @@ pub struct Decision {
 }
 
 /// A per-call credential the decision service minted (see `service::credentials`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` leaves the token out, so that traces never print it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedCredential {
     /// Its unique id (`jti`), what the decision log records.
     pub id: String,
@@ -224,6 +225,18 @@ pub struct IssuedCredential {
     pub scopes: Vec<String>,
     /// Its `exp`, Unix seconds.
     pub expires_at: u64,
+}
+
+impl std::fmt::Debug for IssuedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCredential")
+            .field("id", &self.id)
+            .field("token", &"***")
+            .field("audience", &self.audience)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The identity a decision was made for.

@@ -122,6 +122,16 @@ impl OpenTask {
                 "expected one or more agent ids",
             ));
         }
+        if self.agents.len() > super::MAX_LIST_LEN {
+            return Err(super::ActionError::new(
+                "agents",
+                format!(
+                    "{} agents, at most {}",
+                    self.agents.len(),
+                    super::MAX_LIST_LEN
+                ),
+            ));
+        }
         for (i, agent) in self.agents.iter().enumerate() {
             super::check_agent_id(&format!("agents[{i}]"), agent)?;
         }

@@ -171,7 +171,11 @@ impl DecisionService {
     /// Lifts `task`'s quarantine: its actions are decided again. Credentials revoked by
     /// the quarantine stay revoked; new calls get new ones.
     pub fn lift_quarantine(&self, task: &str) -> Result<bool, NotReady> {
-        Ok(self.arbiter()?.lift_quarantine(task))
+        let lifted = self.arbiter()?.lift_quarantine(task);
+        if lifted && let Some(issuer) = self.credential_issuer() {
+            issuer.reinstate_task(task);
+        }
+        Ok(lifted)
     }
 
     /// Whether tasks are asserted or opened (asserted until a policy set is active).
@@ -248,9 +252,11 @@ impl DecisionService {
         // In order: obligations the adapter cannot apply deny; then an allowed call
         // gets its credential (or is denied); then, in strict mode, the log write.
         let gate = context.enforces.map(|enforces| ObligationGate { enforces });
+        let verified = !identity.source.starts_with("asserted");
         let mint = context.credential.as_ref().map(|request| MintStage {
             issuer: self.credential_issuer().map(Arc::as_ref),
             request,
+            verified,
         });
         let audit = strict.then(|| StrictAudit {
             log,
@@ -261,6 +267,13 @@ impl DecisionService {
         });
         let mut decision = arbiter.decide_validated(&action, &Stages(gate, Stages(mint, audit)));
         decision.identity = Some(identity);
+        if decision.effect != crate::model::DecisionEffect::Allow
+            && let Some(credential) = decision.credential.take()
+            && let Some(issuer) = self.credential_issuer()
+        {
+            // Minted, then the decision became a deny (its record failed): never usable.
+            issuer.revoke(&credential);
+        }
         if decision.quarantine.is_some()
             && let (Some(task), Some(issuer)) =
                 (decision.task_id.as_deref(), self.credential_issuer())

@@ -96,6 +96,12 @@ impl Caller {
         let asserted = match call::asserted_agent(&gateway.config, request.headers()) {
             Ok(asserted) => asserted,
             Err(refusal) => {
+                // The header is unusable, but what was presented is still checked: a bad
+                // credential, or none where one is required, refuses every request.
+                match gateway.service.identify(presented.evidence(), None) {
+                    Ok(_) | Err(IdentityRefusal::Anonymous) => {}
+                    Err(refused) => return Err(Box::new(identity_refused(&refused))),
+                }
                 return Ok(Self {
                     identity: Err(refusal),
                 });

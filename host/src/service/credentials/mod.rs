@@ -332,9 +332,23 @@ impl CredentialIssuer {
         Ok(())
     }
 
-    /// Revokes every credential minted for `task`.
+    /// Revokes every credential minted for `task`, including any a decision in flight
+    /// mints afterwards.
     pub fn revoke_task(&self, task: &str) -> usize {
-        self.revocations.revoke_task(task, unix_now())
+        let now = unix_now();
+        self.revocations
+            .revoke_task(task, now, now.saturating_add(MAX_TTL_MS / 1000))
+    }
+
+    /// Lets `task` get credentials again (its quarantine was lifted).
+    pub fn reinstate_task(&self, task: &str) {
+        self.revocations.reinstate_task(task);
+    }
+
+    /// Revokes one credential: minted for a call whose decision then became a deny.
+    pub fn revoke(&self, credential: &IssuedCredential) {
+        self.revocations
+            .revoke(&credential.id, credential.expires_at);
     }
 
     /// Whether `token` is a valid credential of this issuer now, and, for what
@@ -452,6 +466,9 @@ pub struct MintStage<'a> {
     pub issuer: Option<&'a CredentialIssuer>,
     /// What the credential is for.
     pub request: &'a CredentialRequest,
+    /// Whether the decision service verified the agent's identity (an attestation the
+    /// action carries is not enough: without `[identity]` it is only asserted).
+    pub verified: bool,
 }
 
 impl PostDecision for MintStage<'_> {
@@ -466,6 +483,15 @@ impl PostDecision for MintStage<'_> {
             if obligation.kind == super::obligation_gate::REDACT {
                 super::obligation_gate::redact(&mut arguments, &obligation.detail);
             }
+        }
+        if !self.verified {
+            decision.effect = DecisionEffect::Deny;
+            decision.reason = format!(
+                "denied: no credential for this call: {}",
+                MintError::Unverified(action.agent.id.clone())
+            );
+            decision.obligations.clear();
+            return;
         }
         let Some(issuer) = self.issuer else {
             decision.effect = DecisionEffect::Deny;

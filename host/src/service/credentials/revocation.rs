@@ -18,6 +18,10 @@ struct Inner {
     by_task: HashMap<String, Vec<(String, u64)>>,
     /// Revoked ids and their expiry.
     revoked: HashMap<String, u64>,
+    /// Tasks revoked (ended or quarantined), and until when that is remembered: a
+    /// decision already in flight when its task ended may mint after the revocation;
+    /// its credential is born revoked.
+    revoked_tasks: HashMap<String, u64>,
 }
 
 impl Revocations {
@@ -31,6 +35,10 @@ impl Revocations {
     pub fn minted(&self, task: &str, id: &str, expires_at: u64, now: u64) {
         let mut inner = self.lock();
         inner.prune(now);
+        if inner.revoked_tasks.contains_key(task) {
+            inner.revoked.insert(id.to_owned(), expires_at);
+            return;
+        }
         inner
             .by_task
             .entry(task.to_owned())
@@ -38,16 +46,29 @@ impl Revocations {
             .push((id.to_owned(), expires_at));
     }
 
-    /// Revokes every credential minted for `task`; returns how many were still live.
-    pub fn revoke_task(&self, task: &str, now: u64) -> usize {
+    /// Revokes every credential minted for `task`, and every one minted for it until
+    /// `until` (Unix s: the longest a credential can live); returns how many were live.
+    pub fn revoke_task(&self, task: &str, now: u64, until: u64) -> usize {
         let mut inner = self.lock();
         inner.prune(now);
+        inner.revoked_tasks.insert(task.to_owned(), until);
         let Some(minted) = inner.by_task.remove(task) else {
             return 0;
         };
         let live = minted.iter().filter(|(_, exp)| *exp > now).count();
         inner.revoked.extend(minted);
         live
+    }
+
+    /// Revokes one credential (minted for a call that was then denied).
+    pub fn revoke(&self, id: &str, expires_at: u64) {
+        self.lock().revoked.insert(id.to_owned(), expires_at);
+    }
+
+    /// New credentials of `task` are live again (its quarantine was lifted); those
+    /// revoked stay revoked.
+    pub fn reinstate_task(&self, task: &str) {
+        self.lock().revoked_tasks.remove(task);
     }
 
     /// Whether `id` is revoked.
@@ -59,6 +80,7 @@ impl Revocations {
 impl Inner {
     fn prune(&mut self, now: u64) {
         self.revoked.retain(|_, exp| *exp > now);
+        self.revoked_tasks.retain(|_, until| *until > now);
         self.by_task.retain(|_, minted| {
             minted.retain(|(_, exp)| *exp > now);
             !minted.is_empty()
@@ -76,11 +98,17 @@ mod tests {
         r.minted("t1", "a", 200, 100);
         r.minted("t1", "b", 300, 100);
         r.minted("t2", "c", 300, 100);
-        assert_eq!(r.revoke_task("t1", 150), 2);
+        assert_eq!(r.revoke_task("t1", 150, 1000), 2);
         assert!(r.is_revoked("a") && r.is_revoked("b"));
         assert!(!r.is_revoked("c"));
         // Past its expiry the entry goes: `exp` refuses the credential by then.
         r.minted("t3", "d", 400, 250);
         assert!(!r.is_revoked("a") && r.is_revoked("b"));
+        // A decision in flight when t1 ended mints late: born revoked.
+        r.minted("t1", "late", 500, 260);
+        assert!(r.is_revoked("late"));
+        r.reinstate_task("t1");
+        r.minted("t1", "after-lift", 500, 260);
+        assert!(!r.is_revoked("after-lift"));
     }
 }

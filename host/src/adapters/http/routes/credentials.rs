@@ -1,7 +1,8 @@
 //! The per-call credentials' public side: `GET /v1/credentials/jwks`, the keys a tool
 //! server verifies them with, and `POST /v1/credentials/introspect`, whether one is
 //! still valid (not expired, not revoked by its task's end) and bound to what the tool
-//! server received.
+//! server received. The asking tool server names itself (`audience`, required), so a
+//! credential minted for another server is never reported active.
 //!
 //! Both are open: the JWKS is public by nature, and introspection says nothing to a
 //! caller who does not already hold the token. Without `[credentials]` both answer 404.
@@ -40,7 +41,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 #[serde(deny_unknown_fields)]
 struct Introspect {
     token: String,
-    audience: Option<String>,
+    audience: String,
     tool: Option<String>,
     arguments: Option<Value>,
 }
@@ -58,11 +59,11 @@ pub async fn introspect(
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
-            format!("expected {{\"token\": \"…\", \"audience\"?, \"tool\"?, \"arguments\"?}}: {e}"),
+            format!("expected {{\"token\": \"…\", \"audience\": \"…\", \"tool\"?, \"arguments\"?}} (the audience is the tool server asking, so that a credential for another server is never reported active): {e}"),
         )
     })?;
     let binding = Binding {
-        audience: asked.audience,
+        audience: Some(asked.audience),
         tool: asked.tool,
         arguments: asked.arguments,
     };

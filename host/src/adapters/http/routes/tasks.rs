@@ -11,6 +11,7 @@ use crate::adapters::http::AppState;
 use crate::adapters::http::auth;
 use crate::adapters::http::error::ApiError;
 use crate::adapters::identity::Presented;
+use crate::identity::IdentityRefusal;
 use crate::model::{OpenTask, check_id};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
@@ -109,6 +110,13 @@ pub async fn open(
                         identity.id,
                         identity.attestation.as_str()
                     ),
+                ));
+            }
+            Err(IdentityRefusal::Anonymous) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "identity_refused",
+                    "opening a task needs the admin token (`Authorization: Bearer`) or a verified opener (an SVID listed in `tasks.openers`); the request has neither",
                 ));
             }
             Err(refusal) => {
