@@ -10,7 +10,8 @@ fi
 # The MCP gateway's tests drive real SDK clients and servers: npm packages under
 # tests/mcp/node_modules and a Python venv under tests/mcp/.venv.
 scripts/install-mcp-test-deps.sh
-scripts/build-plugins.sh
+# Signed with openssl (installed above): see build-plugins.sh for why.
+ARBITER_SIGN_WITH_OPENSSL=1 scripts/build-plugins.sh
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -2288,3 +2288,259 @@ fn with_opened_tasks_an_action_cannot_choose_its_intent_its_task_or_escape_a_tai
         "{records:#?}"
     );
 }
+
+/// A Python tool server on HTTP that runs a `tools/call` only with a credential minted
+/// for it by the gateway on `gw_port`, for `audience`.
+fn credential_checking_server(
+    scratch: &Path,
+    gw_port: u16,
+    audience: &str,
+) -> (Peer, PathBuf, PathBuf) {
+    let calls = scratch.join(format!("calls-{gw_port}.jsonl"));
+    let seen = scratch.join(format!("headers-{gw_port}.jsonl"));
+    let jwks_url = format!("http://127.0.0.1:{gw_port}/v1/credentials/jwks");
+    let mut command = Command::new(python());
+    command
+        .arg(mcp_dir().join("servers/py_server.py"))
+        .args(["http", "0", "--call-log"])
+        .arg(&calls)
+        .arg("--header-log")
+        .arg(&seen)
+        .args(["--require-credential", &jwks_url, audience]);
+    (http_peer(command), calls, seen)
+}
+
+#[test]
+fn a_plugin_obligation_or_a_per_tool_rule_asks_for_the_credential_and_what_cannot_carry_one_is_denied()
+ {
+    use crate::common::svid::{AUDIENCE, SigningKey, claims, jwks};
+    let scratch = tempfile::tempdir().unwrap();
+    let agent_key = SigningKey::p256("gw-1");
+    std::fs::write(scratch.path().join("agents.jwks"), jwks(&[&agent_key])).unwrap();
+    let host_key = scratch.path().join("credentials.pem");
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&host_key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tables = format!(
+        "[identity]\naudience = \"{AUDIENCE}\"\n\
+         [[identity.trust_domain]]\nname = \"example.org\"\njwt_bundle = \"{jwks}\"\n\
+         [credentials]\nsigning_key = \"{key}\"\nissuer = \"spiffe://example.org/arbiter\"\n",
+        jwks = scratch.path().join("agents.jwks").display(),
+        key = host_key.display(),
+    );
+    let agent = "spiffe://example.org/agent/demo";
+    let headers = json!({
+        "authorization": format!("Bearer {}", agent_key.token(&claims(agent))),
+        "x-arbiter-task": "task-asked",
+        "x-arbiter-intent": "mcp-demo",
+    });
+    let call = |url: &str, name: &str, arguments: Value| {
+        run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(url, headers.clone()), "mode": "legacy",
+                   "steps": [{"op": "call_tool", "name": name, "arguments": arguments}]}),
+        )
+    };
+    let minted_scopes = |seen: &Path| -> Vec<String> {
+        std::fs::read_to_string(seen)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|l| l["credential"]["scope"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    // A plugin asks: its allow carries `credential` with the scopes the call needs.
+    let port = free_port();
+    let (py, calls, seen) = credential_checking_server(scratch.path(), port, "py");
+    let asking = format!(
+        "[[plugin]]\nname = \"asks\"\npath = \"{}\"\nsettings = {{ behaviour = \"echo\", effect = \"allow\", obligation = [\"credential\", \"records:write\"] }}\n{tables}",
+        root().join("build/fixtures/misbehave.wasm").display()
+    );
+    let upstreams = py_upstreams(py.port).replace("{LOG}", "/dev/null");
+    let gw = gateway_at(port, &upstreams, scratch.path(), "", &asking);
+    let report = call(&gw.url("py"), "echo", json!({"message": "asked"}));
+    assert_eq!(result_text(step(&report, 0)), "asked", "{report}");
+    assert_eq!(minted_scopes(&seen), vec!["records:write"]);
+    // A stdio upstream cannot carry a credential: the obligation cannot be honoured, so
+    // the call is denied rather than sent without it.
+    let report = call(&gw.url("pystdio"), "echo", json!({"message": "no way"}));
+    let denied = step(&report, 0);
+    assert_eq!(denied["error"]["code"], -31001, "{report}");
+    assert!(
+        denied["error"]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("obligation `credential`"),
+        "{report}"
+    );
+    assert_eq!(executed_tools(&calls), vec!["echo"]);
+    drop(gw);
+    drop(py);
+
+    // The config asks, for some tools only.
+    let port = free_port();
+    let (py, calls, seen) = credential_checking_server(scratch.path(), port, "py");
+    let upstream = format!(
+        "[[gateway.upstream]]\nname = \"py\"\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         credential = {{ tools = [\"add\"], scopes = [\"math\"] }}\n",
+        py.port
+    );
+    let gw = gateway_at(port, &upstream, scratch.path(), "", &tables);
+    let report = call(&gw.url("py"), "add", json!({"a": 2, "b": 3}));
+    assert_eq!(result_text(step(&report, 0)), "5", "{report}");
+    // `echo` is not covered: it goes without a credential, and this tool server refuses it.
+    let report = call(&gw.url("py"), "echo", json!({"message": "uncovered"}));
+    assert_eq!(step(&report, 0)["ok"], false, "{report}");
+    assert_eq!(executed_tools(&calls), vec!["add"]);
+    assert_eq!(minted_scopes(&seen), vec!["math"]);
+}
+
+#[test]
+fn over_mtls_the_gateway_decides_as_the_client_certificates_spiffe_id() {
+    use crate::common::svid::Ca;
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    let agents = Ca::new("example.org CA");
+    let server_ca = Ca::new("gateway server CA");
+    let server_cert = server_ca.leaf(&[], |p| {
+        p.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    });
+    let dir = scratch.path();
+    std::fs::write(dir.join("server.pem"), &server_cert).unwrap();
+    std::fs::write(dir.join("agents.pem"), agents.pem()).unwrap();
+    let tables = format!(
+        "[identity]\nrequire_verified = true\n[identity.tls]\ncertificate = \"{d}/server.pem\"\nprivate_key = \"{d}/server.pem\"\n\
+         [[identity.trust_domain]]\nname = \"example.org\"\nx509_bundle = \"{d}/agents.pem\"\n",
+        d = dir.display()
+    );
+    let port = free_port();
+    let config = format!(
+        "{policy}{tables}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
+         [gateway]\n{upstreams}",
+        policy = policy(dir, dir),
+        upstreams = py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+    );
+    let path = dir.join("arbiter.toml");
+    std::fs::write(&path, config).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let done = runtime.spawn(async move {
+        arbiter_host::adapters::mcp::serve_until(&path, Some(addr), async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let agent = "spiffe://example.org/agent/demo";
+    let client = |certificate: Option<&str>| {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(server_ca.pem().as_bytes()).unwrap(),
+            );
+        if let Some(pem) = certificate {
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    };
+    let base = format!("https://127.0.0.1:{port}");
+    runtime.block_on(async {
+        for _ in 0..600 {
+            assert!(!done.is_finished(), "the gateway stopped");
+            if let Ok(r) = client(None).get(format!("{base}/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("gateway not ready over TLS within 60 s");
+    });
+    let good = agents.leaf(&[agent], |_| {});
+    let rogue = Ca::new("rogue").leaf(&[agent], |_| {});
+    let post = |certificate: Option<&str>, extra: &[(&str, &str)], body: Value| -> (u16, Value) {
+        let mut request = client(certificate)
+            .post(format!("{base}/mcp/py"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("x-arbiter-task", "task-tls")
+            .header("x-arbiter-intent", "mcp-demo")
+            .json(&body);
+        for (k, v) in extra {
+            request = request.header(*k, *v);
+        }
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            // An SSE answer holds the JSON in its `data:` line.
+            let json = text
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or(&text)
+                .to_owned();
+            (
+                status,
+                serde_json::from_str(&json).unwrap_or(Value::String(text)),
+            )
+        })
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw-tls", "version": "0"}}});
+    let (status, answer) = post(Some(&good), &[], initialize.clone());
+    assert_eq!(status, 200, "{answer}");
+    // Without a certificate, with one from an untrusted CA, or with a header naming
+    // another agent: refused before anything is relayed.
+    let (status, answer) = post(None, &[], initialize.clone());
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (401, &json!(-31005)),
+        "{answer}"
+    );
+    let (status, answer) = post(Some(&rogue), &[], initialize.clone());
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{answer}"
+    );
+    let (status, answer) = post(
+        Some(&good),
+        &[("x-arbiter-agent", "spiffe://example.org/agent/admin")],
+        initialize,
+    );
+    assert_eq!(status, 403, "{answer}");
+    // A call decided for the certificate's SPIFFE ID (denied, so never relayed: no session needed).
+    let denied = post(
+        Some(&good),
+        &[],
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "delete_everything", "arguments": {"confirm": true}}}),
+    );
+    let identity = &denied.1["error"]["data"]["identity"];
+    assert_eq!(
+        *identity,
+        json!({"id": agent, "attestation": "x509-svid", "source": "mtls", "trust_domain": "example.org"}),
+        "{denied:?}"
+    );
+    assert!(executed_tools(&calls).is_empty());
+    let _ = stop.send(());
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(30), done).await })
+        .expect("gateway stops")
+        .unwrap()
+        .unwrap();
+}

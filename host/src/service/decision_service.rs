@@ -20,7 +20,7 @@
 //! mode it waits for the log write; [`DecisionService::blocks`] says so, and the adapter
 //! then calls it from a blocking thread (`tokio::task::spawn_blocking`).
 
-use super::credentials::{CredentialIssuer, CredentialRequest, MintStage};
+use super::credentials::{CredentialIssuer, CredentialPlan, MintStage};
 use super::decision_log::{DecisionLog, LogEntry, StrictAudit};
 use super::metrics::Metrics;
 use super::obligation_gate::{ObligationGate, Stages};
@@ -64,9 +64,10 @@ pub struct DecisionContext {
     /// own `agent.id`, resolved by `decide` as asserted in the body (and so refused when
     /// verification is required).
     pub identity: Option<ResolvedIdentity>,
-    /// The credential an allowed call needs, minted as a post-decision stage (a call
-    /// that cannot get it is denied).
-    pub credential: Option<CredentialRequest>,
+    /// Whether and for whom an allowed call gets a credential, minted as a
+    /// post-decision stage (a call that needs one and cannot get it is denied). `None`:
+    /// the adapter cannot carry one (and so does not enforce `credential` obligations).
+    pub credential: Option<CredentialPlan>,
     /// The task credential the request presented (`x-arbiter-task-credential`), checked
     /// against the action's task and agent before anything is decided.
     pub task_credential: Option<String>,
@@ -253,9 +254,9 @@ impl DecisionService {
         // gets its credential (or is denied); then, in strict mode, the log write.
         let gate = context.enforces.map(|enforces| ObligationGate { enforces });
         let verified = !identity.source.starts_with("asserted");
-        let mint = context.credential.as_ref().map(|request| MintStage {
+        let mint = context.credential.as_ref().map(|plan| MintStage {
             issuer: self.credential_issuer().map(Arc::as_ref),
-            request,
+            plan,
             verified,
         });
         let audit = strict.then(|| StrictAudit {

@@ -65,6 +65,7 @@ const CONTRACT_WORDS: &[&str] = &[
     "require-approval",
     "log",
     "quarantine",
+    "credential",
 ];
 
 /// The words of the operator's configuration: every string, object key and number in

@@ -152,6 +152,8 @@ pub struct RawCredential {
     /// Scopes by tool name, instead of `scopes`.
     #[serde(default)]
     pub tool_scopes: BTreeMap<String, Vec<String>>,
+    /// Only these tools get one (default: every tool of the upstream).
+    pub tools: Option<Vec<String>>,
 }
 
 /// The credential the gateway injects into the upstream request of each allowed call.
@@ -163,15 +165,33 @@ pub struct UpstreamCredential {
     pub scopes: Vec<String>,
     /// Scopes by tool, instead of `scopes`.
     pub tool_scopes: BTreeMap<String, Vec<String>>,
+    /// Only these tools get one; `None`: every tool.
+    pub tools: Option<Vec<String>>,
 }
 
-impl UpstreamCredential {
-    /// What a call of `tool` asks the decision service to mint.
-    pub fn request_for(&self, tool: &str) -> crate::service::credentials::CredentialRequest {
-        crate::service::credentials::CredentialRequest {
-            audience: self.audience.clone(),
-            scopes: self.tool_scopes.get(tool).unwrap_or(&self.scopes).clone(),
+impl UpstreamConfig {
+    /// Whether and for whom a call of `tool` gets a credential: always when the
+    /// upstream's `credential` covers the tool, else only if a plugin's `credential`
+    /// obligation asks. `None` for stdio upstreams, which cannot carry one.
+    pub fn credential_plan(
+        &self,
+        tool: &str,
+    ) -> Option<crate::service::credentials::CredentialPlan> {
+        if !matches!(self.transport, Transport::Http { .. }) {
+            return None;
         }
+        let (audience, always) = match &self.credential {
+            None => (self.name.clone(), None),
+            Some(c) => {
+                let covered = c
+                    .tools
+                    .as_ref()
+                    .is_none_or(|tools| tools.iter().any(|t| t == tool));
+                let scopes = c.tool_scopes.get(tool).unwrap_or(&c.scopes).clone();
+                (c.audience.clone(), covered.then_some(scopes))
+            }
+        };
+        Some(crate::service::credentials::CredentialPlan { audience, always })
     }
 }
 
@@ -552,6 +572,7 @@ impl GatewayConfig {
                     audience: c.audience.unwrap_or_else(|| name.clone()),
                     scopes: c.scopes,
                     tool_scopes: c.tool_scopes,
+                    tools: c.tools,
                 }),
             };
             upstreams.push(UpstreamConfig {

@@ -18,6 +18,7 @@ use super::{Gateway, Route};
 use crate::adapters::identity::Presented;
 use crate::identity::{IdentityRefusal, ResolvedIdentity};
 use crate::model::DecisionEffect;
+use crate::service::credentials::CREDENTIAL_OBLIGATION;
 use crate::service::obligation_gate::{LOG, REDACT, redact};
 use crate::service::{DecisionContext, NotReady, Refused, Via};
 use axum::body::Bytes;
@@ -28,8 +29,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The obligation kinds the gateway carries out: `redact` (before forwarding) and `log`
-/// (every call is in the decision log).
+/// (every call is in the decision log), and for Streamable HTTP upstreams `credential`
+/// (a credential minted for the call, injected as `Authorization`). Any other kind on an
+/// allow is a deny: fail closed.
 pub const ENFORCED_OBLIGATIONS: &[&str] = &[REDACT, LOG];
+/// [`ENFORCED_OBLIGATIONS`] for an upstream that can carry a credential.
+pub const ENFORCED_OBLIGATIONS_HTTP: &[&str] = &[REDACT, LOG, CREDENTIAL_OBLIGATION];
 
 /// A protocol-level refusal: HTTP status and JSON-RPC error.
 fn refuse(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> Response {
@@ -538,6 +543,7 @@ async fn tools_call(
             return refused(&id, &refusal);
         }
     };
+    let credential_plan = route.config.credential_plan(&tool);
     let context = DecisionContext {
         trace_id: crate::adapters::http::traceparent::trace_id(headers),
         via: Some(Via {
@@ -546,13 +552,13 @@ async fn tools_call(
             jsonrpc_id: Some(id.clone()),
             identity: caller.identity.as_ref().ok().map(|i| i.source.label()),
         }),
-        enforces: Some(ENFORCED_OBLIGATIONS),
+        enforces: Some(if credential_plan.is_some() {
+            ENFORCED_OBLIGATIONS_HTTP
+        } else {
+            ENFORCED_OBLIGATIONS
+        }),
         identity: caller.identity.as_ref().ok().cloned(),
-        credential: route
-            .config
-            .credential
-            .as_ref()
-            .map(|c| c.request_for(&tool)),
+        credential: credential_plan,
         task_credential: crate::adapters::identity::task_credential(headers),
     };
     let style = gateway.config.denial;

@@ -49,6 +49,53 @@ pub struct CredentialRequest {
     pub scopes: Vec<String>,
 }
 
+/// The obligation kind by which a plugin asks for a credential for its allowed call;
+/// its detail is the scopes the call needs, space-separated (may be empty).
+pub const CREDENTIAL_OBLIGATION: &str = "credential";
+
+/// What an adapter that can carry a credential to the tool server tells the decision
+/// service: the audience, and whether its config asks for a credential on this call.
+/// A plugin's [`CREDENTIAL_OBLIGATION`] asks for one too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialPlan {
+    /// The tool server's audience.
+    pub audience: String,
+    /// `Some(scopes)`: the config asks for a credential on every allowed call, with
+    /// these scopes. `None`: only when a plugin's obligation asks.
+    pub always: Option<Vec<String>>,
+}
+
+impl CredentialPlan {
+    /// What to mint for `decision`, if anything: the config's scopes and those every
+    /// `credential` obligation names (narrowed later, never wider than delegated).
+    pub fn request(&self, decision: &Decision) -> Option<CredentialRequest> {
+        let asked: Vec<&str> = decision
+            .obligations
+            .iter()
+            .filter(|o| o.kind == CREDENTIAL_OBLIGATION)
+            .flat_map(|o| o.detail.split_whitespace())
+            .collect();
+        let asked_at_all = decision
+            .obligations
+            .iter()
+            .any(|o| o.kind == CREDENTIAL_OBLIGATION);
+        let mut scopes = match (&self.always, asked_at_all) {
+            (None, false) => return None,
+            (Some(scopes), _) => scopes.clone(),
+            (None, true) => Vec::new(),
+        };
+        for scope in asked {
+            if !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_owned());
+            }
+        }
+        Some(CredentialRequest {
+            audience: self.audience.clone(),
+            scopes,
+        })
+    }
+}
+
 /// The claims of a minted credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialClaims {
@@ -464,8 +511,8 @@ pub struct MintStage<'a> {
     /// The issuer; `None` when `[credentials]` is not configured (then nothing that
     /// needs a credential is allowed).
     pub issuer: Option<&'a CredentialIssuer>,
-    /// What the credential is for.
-    pub request: &'a CredentialRequest,
+    /// What the credential would be for.
+    pub plan: &'a CredentialPlan,
     /// Whether the decision service verified the agent's identity (an attestation the
     /// action carries is not enough: without `[identity]` it is only asserted).
     pub verified: bool,
@@ -476,6 +523,9 @@ impl PostDecision for MintStage<'_> {
         if decision.effect != DecisionEffect::Allow {
             return;
         }
+        let Some(request) = self.plan.request(decision) else {
+            return;
+        };
         // Hashed as the tool server will receive them: after the redactions the
         // decision asks for (the obligation gate ran before this stage).
         let mut arguments = action.arguments.clone();
@@ -501,7 +551,7 @@ impl PostDecision for MintStage<'_> {
             decision.obligations.clear();
             return;
         };
-        match issuer.mint(action, &arguments, self.request) {
+        match issuer.mint(action, &arguments, &request) {
             Ok(credential) => decision.credential = Some(credential),
             Err(e) => {
                 decision.effect = DecisionEffect::Deny;
