@@ -297,11 +297,7 @@ impl CredentialIssuer {
             exp,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(self.key.algorithm);
-        header.kid = Some(self.key.kid.clone());
-        header.typ = Some("JWT".to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key.key)
-            .map_err(|e| MintError::Signing(e.to_string()))?;
+        let token = self.sign(&claims)?;
         if let Some(task) = &claims.task {
             self.revocations.minted(task, &claims.jti, exp, now);
         }
@@ -312,6 +308,15 @@ impl CredentialIssuer {
             scopes,
             expires_at: exp,
         })
+    }
+
+    /// Signs `claims` with the host key, `kid` its thumbprint.
+    fn sign<T: Serialize>(&self, claims: &T) -> Result<String, MintError> {
+        let mut header = Header::new(self.key.algorithm);
+        header.kid = Some(self.key.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &self.key.key)
+            .map_err(|e| MintError::Signing(e.to_string()))
     }
 
     /// Mints the task credential of `agent` for an opened `task`.
@@ -334,11 +339,7 @@ impl CredentialIssuer {
             exp,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(self.key.algorithm);
-        header.kid = Some(self.key.kid.clone());
-        header.typ = Some("JWT".to_owned());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key.key)
-            .map_err(|e| MintError::Signing(e.to_string()))?;
+        let token = self.sign(&claims)?;
         self.revocations.minted(&task.id, &claims.jti, exp, now);
         Ok(token)
     }
