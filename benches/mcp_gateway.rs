@@ -220,11 +220,13 @@ fn main() {
         json!({"egress": []}).to_string(),
     )
     .unwrap();
+    const ADMIN: &str = "bench-admin-token";
     let gateway_port = 20_000 + (std::process::id() % 10_000) as u16;
     let config = format!(
         "[trust]\nkeys = [{{ id = \"dev\", path = \"{root}/build/keys/dev.pub.pem\" }}]\n\
          [[plugin]]\nname = \"intent\"\npath = \"{root}/build/plugins/intent.wasm\"\nsettings_file = \"intent.json\"\n\
          [[plugin]]\nname = \"sensitivity\"\npath = \"{root}/build/plugins/sensitivity.wasm\"\nsettings_file = \"sensitivity.json\"\n\
+         [server]\nadmin_token = \"{ADMIN}\"\n\
          [server.decision_log]\nsink = \"decisions.jsonl\"\n\
          [gateway]\nlisten = \"127.0.0.1:{gateway_port}\"\n\
          [[gateway.upstream]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n",
@@ -258,10 +260,24 @@ fn main() {
         panic!("the gateway did not get ready (run scripts/build-plugins.sh first)");
     });
 
+    // The gateway's default: the task is opened first, and calls only name it.
+    let task = runtime.block_on(async {
+        let opened: serde_json::Value = reqwest::Client::new()
+            .post(format!("http://{gateway_addr}/v1/tasks"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"agents": ["spiffe://example.org/agent/bench"], "intent": "bench"}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("open the bench task")
+            .json()
+            .await
+            .expect("the opened task");
+        opened["id"].as_str().expect("the task id").to_owned()
+    });
     let agent = [
         ("x-arbiter-agent", "spiffe://example.org/agent/bench"),
-        ("x-arbiter-task", "bench-task"),
-        ("x-arbiter-intent", "bench"),
+        ("x-arbiter-task", task.as_str()),
     ];
     let (direct, via) = runtime.block_on(async {
         let direct = Session::open(&format!("http://127.0.0.1:{port}/mcp"), &[]).await;

@@ -283,8 +283,16 @@ fn gateway_at(
     extra_plugins: &str,
 ) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
+    // Most tests here are about relaying and deciding, and assert their tasks in headers
+    // (`[tasks] mode = "asserted"`); the gateway's default, opened tasks, is tested by the
+    // quick start and the opened-task tests, which set `[tasks]` themselves.
+    let tasks = if extra_plugins.contains("[tasks]") {
+        ""
+    } else {
+        "[tasks]\nmode = \"asserted\"\n"
+    };
     let config = format!(
-        "{policy}{extra_plugins}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
+        "{policy}{tasks}{extra_plugins}[server.decision_log]\nsink = \"decisions.jsonl\"\nredact_arguments = false\n\
          [gateway]\n{timeout}{extra_gateway}\n{upstreams}",
         timeout = if extra_gateway.contains("upstream_timeout_ms") {
             ""
@@ -365,7 +373,12 @@ fn run_client(sdk: Sdk, input: Value) -> Value {
 }
 
 /// Runs a scripted SDK client and returns its report, connected or not.
-fn run_client_report(sdk: Sdk, mut input: Value) -> Value {
+fn run_client_report(sdk: Sdk, input: Value) -> Value {
+    run_client_with_env(sdk, input, &[])
+}
+
+/// [`run_client_report`] with extra environment variables for the client process.
+fn run_client_with_env(sdk: Sdk, mut input: Value, env: &[(&str, &str)]) -> Value {
     let mut command = match sdk {
         Sdk::Python => {
             let mut c = Command::new(python());
@@ -381,6 +394,7 @@ fn run_client_report(sdk: Sdk, mut input: Value) -> Value {
         }
     };
     input["deadline"] = json!(CLIENT_DEADLINE.as_secs() - 10);
+    command.envs(env.iter().copied());
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1232,12 +1246,14 @@ fn an_upstream_killed_mid_run_fails_clearly_and_denied_calls_stay_denied() {
 
 #[test]
 fn the_quick_start_runs_on_the_arbiter_gateway_binary_and_stops_on_sigterm() {
+    const ADMIN: &str = "quick-start-admin-token";
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .args(["gateway", "--config"])
         .arg(root().join("examples/mcp-gateway.toml"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("NO_COLOR", "1")
+        .env("ARBITER_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1266,7 +1282,20 @@ fn the_quick_start_runs_on_the_arbiter_gateway_binary_and_stops_on_sigterm() {
     )
     .unwrap();
     input["transport"]["url"] = json!(format!("http://127.0.0.1:{port}/mcp/demo"));
-    let report = run_client(Sdk::Python, input);
+    input["open_task"]["url"] = json!(format!("http://127.0.0.1:{port}/v1/tasks"));
+    // The gateway's default is opened tasks: a task the client names itself is denied.
+    let mut unopened = input.clone();
+    unopened.as_object_mut().unwrap().remove("open_task");
+    unopened["transport"]["headers"]["x-arbiter-task"] = json!("t-chosen-by-the-agent");
+    unopened["transport"]["headers"]["x-arbiter-intent"] = json!("demo");
+    unopened["steps"] = json!([{"op": "call_tool", "name": "add", "arguments": {"a": 2, "b": 3}}]);
+    let refused = run_client(Sdk::Python, unopened);
+    assert_denied(step(&refused, 0), -31001, "was not opened");
+    let report = run_client_with_env(Sdk::Python, input, &[("ARBITER_ADMIN_TOKEN", ADMIN)]);
+    assert!(report.get("fatal").is_none(), "{report}");
+    let opened = &report["opened_task"];
+    assert_eq!(opened["intent"], "demo", "{report}");
+    assert_eq!(opened["opened_by"], "admin", "{report}");
     assert!(!listed(step(&report, 0)).contains(&"delete_everything".to_owned()));
     assert_eq!(result_text(step(&report, 1)), "5");
     let denied = assert_denied(step(&report, 2), -31001, "not allowed for intent `demo`");
@@ -1290,7 +1319,11 @@ fn the_quick_start_runs_on_the_arbiter_gateway_binary_and_stops_on_sigterm() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(records.len(), 4, "one decision log line per call: {stdout}");
+    assert_eq!(records.len(), 5, "one decision log line per call: {stdout}");
+    assert!(records.iter().all(|r| r["tasks"] == "opened"), "{stdout}");
+    let of_task = |id: &Value| records.iter().filter(|r| &r["task_id"] == id).count();
+    assert_eq!(of_task(&json!("t-chosen-by-the-agent")), 1, "{stdout}");
+    assert_eq!(of_task(&opened["id"]), 4, "{stdout}");
     let record = records
         .iter()
         .find(|r| r["decision_id"] == denied.as_str())

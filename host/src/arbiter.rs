@@ -52,6 +52,13 @@ impl Arbiter {
         Self::build(Engine::new()?, &config, Some(path))
     }
 
+    /// Loads every plugin in `config`, a config already read from `path`: reloads and the
+    /// file watcher re-read `path`. Adapters that change a default before loading (the
+    /// gateway's opened tasks) read the file once and call this.
+    pub fn from_config_read_from(config: &Config, path: &Path) -> Result<Self, LoadError> {
+        Self::build(Engine::new()?, config, Some(path))
+    }
+
     /// Loads every plugin in `config`. Fails if any plugin cannot be loaded.
     pub fn new(config: &Config) -> Result<Self, LoadError> {
         Self::with_engine(Engine::new()?, config)
@@ -80,7 +87,7 @@ impl Arbiter {
                 tasks,
                 config.tasks.store_timeout,
                 config.tasks.quarantine.clone(),
-                config.tasks.mode,
+                config.tasks.mode_or(TaskMode::Asserted),
             ),
             openers: config.tasks.openers.clone(),
         })

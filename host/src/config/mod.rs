@@ -248,7 +248,7 @@ pub struct RawTasks {
     pub store_timeout_ms: Option<u64>,
     /// When a task is quarantined for deviating from policy.
     pub quarantine: Option<RawQuarantine>,
-    /// `asserted` (default) or `opened`.
+    /// `asserted` or `opened`; unset, the adapter decides (see [`TasksConfig::mode_or`]).
     pub mode: Option<String>,
     /// Verified identities allowed to open tasks (besides the admin token).
     #[serde(default)]
@@ -334,10 +334,21 @@ pub struct TasksConfig {
     pub store_timeout: Duration,
     /// When a task is quarantined.
     pub quarantine: QuarantineRules,
-    /// Asserted or opened tasks.
-    pub mode: TaskMode,
+    /// Asserted or opened tasks; `None` when `[tasks] mode` is not set, and then the
+    /// adapter's default applies ([`TasksConfig::mode_or`]).
+    pub mode: Option<TaskMode>,
     /// Verified identities allowed to open tasks.
     pub openers: Vec<String>,
+}
+
+impl TasksConfig {
+    /// The configured mode, or `default` when `[tasks] mode` is not set. The library and
+    /// `arbiter serve` default to asserted tasks (their callers are gateways that manage
+    /// tasks themselves); `arbiter gateway` defaults to opened tasks, because it faces
+    /// the agents directly and an agent must not choose its own task or intent.
+    pub fn mode_or(&self, default: TaskMode) -> TaskMode {
+        self.mode.unwrap_or(default)
+    }
 }
 
 /// Default deadline of a task-store operation. In memory it bounds how long a decision
@@ -956,8 +967,9 @@ fn tasks_config(
         }
     };
     let mode = match raw.mode.as_deref() {
-        None | Some("asserted") => TaskMode::Asserted,
-        Some("opened") => TaskMode::Opened,
+        None => None,
+        Some("asserted") => Some(TaskMode::Asserted),
+        Some("opened") => Some(TaskMode::Opened),
         Some(other) => {
             return Err(invalid(
                 "tasks.mode",

@@ -9,6 +9,15 @@ Reads ONE JSON document from stdin, writes ONE JSON document to stdout (see READ
      "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
                {"op": "ping"}, {"op": "listen"}, {"op": "wait_list_changed", "count": 1, "timeout": 5}]}
 
+"open_task" (optional) plays the orchestrator before the agent connects: it POSTs
+{"agents": [...], "intent": ..., ...} to the gateway's /v1/tasks with the admin token,
+then sends the opened task's id in `x-arbiter-task` (and its task credential, when the
+answer has one for the agent, in `x-arbiter-task-credential`). The answer is reported as
+"opened_task":
+
+    "open_task": {"url": "http://127.0.0.1:P/v1/tasks", "admin_token_env": "ARBITER_ADMIN_TOKEN"
+                  | "admin_token": "...", "task": {"agents": [...], "intent": "..."}}
+
 legacy      -> streamable_http_client / stdio_client + ClientSession.initialize()
 auto, pin   -> mcp.Client(transport, mode=..., cache=None)
 
@@ -22,6 +31,7 @@ top-level "list_changed_events".
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 import warnings
@@ -186,7 +196,39 @@ async def run_step(
         raise ValueError(f"unknown op {op!r}")
 
 
+async def open_task(doc: dict[str, Any], out: dict[str, Any]) -> None:
+    """The orchestrator's step: open the task, and give the agent its id and credential."""
+    spec = doc["open_task"]
+    if "admin_token" in spec:
+        token = spec["admin_token"]
+    else:
+        var = spec.get("admin_token_env", "ARBITER_ADMIN_TOKEN")
+        token = os.environ.get(var)
+        if not token:
+            raise ValueError(f"open_task: the admin token's variable {var} is not set")
+    async with httpx2.AsyncClient(timeout=float(doc.get("timeout", 30))) as http:
+        response = await http.post(
+            spec["url"], json=spec["task"], headers={"authorization": f"Bearer {token}"}
+        )
+    opened = response.json()
+    if response.status_code != 201:
+        raise RuntimeError(f"open_task: HTTP {response.status_code}: {json.dumps(opened)}")
+    out["opened_task"] = opened
+    headers = doc["transport"].setdefault("headers", {})
+    headers["x-arbiter-task"] = opened["id"]
+    agent = headers.get("x-arbiter-agent") or opened["agents"][0]
+    credential = (opened.get("credentials") or {}).get(agent)
+    if credential:
+        headers["x-arbiter-task-credential"] = credential
+
+
 async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
+    if "open_task" in doc:
+        try:
+            await open_task(doc, out)
+        except Exception as e:  # noqa: BLE001 - reported like a connection failure
+            out["fatal"] = error_json(e, doc)
+            return 1
     recorder = SessionIdRecorder()
     counter = NotificationCounter(out)
     # No anyio.fail_after around the setup: the transports enter task groups, and a cancel

@@ -35,7 +35,7 @@ pub mod upstream;
 
 use crate::Arbiter;
 use crate::adapters::http::{AppState, ServerSettings};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TaskMode};
 use crate::service::{DecisionLog, DecisionService, Metrics, MetricsError, ServerConfig};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -261,7 +261,10 @@ pub async fn serve_until(
     listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    let config = Config::from_file(config_path)?;
+    let mut config = Config::from_file(config_path)?;
+    // The gateway faces the agents: unless the config says otherwise, tasks are opened
+    // by an opener and an action only names one (docs/identity.md#opening-tasks).
+    config.tasks.mode = Some(config.tasks.mode_or(TaskMode::Opened));
     let gateway_config = GatewayConfig::from_config(&config)?;
     let server = ServerConfig::from_config(&config)?;
     let addr = listen.unwrap_or(gateway_config.listen);
@@ -291,9 +294,10 @@ pub async fn serve_until(
         }
     }
     let path = config_path.to_owned();
-    let arbiter = tokio::task::spawn_blocking(move || Arbiter::from_config_file(&path))
-        .await
-        .map_err(|e| GatewayError::DecisionLog(std::io::Error::other(e.to_string())))??;
+    let arbiter =
+        tokio::task::spawn_blocking(move || Arbiter::from_config_read_from(&config, &path))
+            .await
+            .map_err(|e| GatewayError::DecisionLog(std::io::Error::other(e.to_string())))??;
     let set = arbiter.policy_set();
     let arbiter = Arc::new(arbiter);
     service.activate(Arc::clone(&arbiter));
