@@ -161,6 +161,24 @@ x509_bundle = \"other.org.pem\"
         self.post(certificate, bearer, "/v1/decide", action).await
     }
 
+    /// POSTs an action for `agent` with `client`, whose connections are kept alive.
+    async fn decide_on(&self, client: &reqwest::Client, agent: &str) -> (u16, Value) {
+        let action = json!({
+            "request_id": "r-1",
+            "agent": { "id": agent },
+            "tool": { "server": "billing", "name": "refund" },
+            "arguments": { "amount": 10 }
+        });
+        let response = client
+            .post(format!("https://127.0.0.1:{}/v1/decide", self.addr.port()))
+            .json(&action)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// POSTs `body` to `path` and returns the status and body.
     async fn post(
         &self,
@@ -553,6 +571,9 @@ async fn bundles_rotated_while_serving_take_effect_without_a_restart() {
 
     let old_cert = pki.example.leaf(&[AGENT], |_| {});
     assert_eq!(server.decide(Some(&old_cert), None, AGENT).await.0, 200);
+    // A connection opened before the rotation and kept alive across it.
+    let kept = server.client(Some(&old_cert));
+    assert_eq!(server.decide_on(&kept, AGENT).await.0, 200);
     let next_ca = Ca::new("example.org CA 2");
     let new_cert = next_ca.leaf(&[AGENT], |_| {});
     rotate(&root.join("example.org.pem"), &next_ca.pem(), || async {
@@ -564,6 +585,12 @@ async fn bundles_rotated_while_serving_take_effect_without_a_restart() {
         401,
         "does not verify",
         "rotated-out CA",
+    );
+    refused(
+        &server.decide_on(&kept, AGENT).await,
+        401,
+        "does not verify",
+        "rotated-out CA on a connection opened before the rotation",
     );
 
     // A broken bundle is refused; the last good one keeps verifying.

@@ -1459,6 +1459,33 @@ async fn strict_mode_denies_what_cannot_be_logged() {
     );
 }
 
+#[tokio::test]
+async fn in_strict_mode_the_line_of_the_deny_that_quarantines_its_task_says_so() {
+    let policy = format!(
+        "{}[tasks.quarantine]\nafter_denies = 1\n",
+        echo("gate", "deny", "")
+    );
+    let h = harness(&policy, |c| c.decision_log.strict = true);
+    let (_, _, body) = h
+        .call(post_json("/v1/decide", action_json("r1", Some("t-q"))))
+        .await;
+    assert_eq!(body["effect"], "deny", "{body}");
+    let why = body["quarantine"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("after_denies"), "{body}");
+    // Written before the answer, and it is the answer: reason and quarantine included.
+    let lines = h.log.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["quarantine"], why.as_str(), "{}", lines[0]);
+    assert_eq!(lines[0]["reason"], body["reason"]);
+    let (_, _, next) = h
+        .call(post_json("/v1/decide", action_json("r2", Some("t-q"))))
+        .await;
+    assert!(
+        next["reason"].as_str().unwrap().contains("quarantined"),
+        "{next}"
+    );
+}
+
 /// A sink that blocks until released, to fill the queue deterministically.
 /// A sink whose writes wait until the gate opens; `entered` tells that the writer thread
 /// is inside a write, holding its batch.

@@ -5,8 +5,9 @@
 //!
 //! With [`TlsListener`] the loop speaks TLS: the handshake must complete within the
 //! header read timeout (it runs in the connection's task, so a slow handshake never
-//! holds up accepting), and the client's certificate is verified once per connection
-//! and handed to every request as a [`PeerSvid`] extension.
+//! holds up accepting), and the client's certificate is verified when the connection
+//! opens and handed to every request as a [`PeerSvid`] extension (which verifies it
+//! again after a bundle reload).
 
 use super::tls::{PeerSvid, TlsListener};
 use axum::Router;

@@ -1,18 +1,19 @@
 //! TLS on the listeners, for X.509-SVIDs: the listener's own certificate, a client
-//! certificate asked of every client, and the client's SVID verified once per connection
-//! (see [`crate::identity::x509`] for why after the handshake rather than inside it).
+//! certificate asked of every client, and the client's SVID verified when the connection
+//! opens (see [`crate::identity::x509`] for why after the handshake rather than inside
+//! it) and again after a bundle reload ([`PeerCertificate`]).
 
 use crate::identity::x509::PresentedCertificate;
-use crate::identity::{IdentityError, IdentityVerifier, TlsFiles, VerifiedIdentity};
+use crate::identity::{IdentityVerifier, PeerCertificate, TlsFiles};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The verified (or refused) X.509-SVID of a request's connection, as a request
-/// extension; absent when the client sent no certificate or the listener has no TLS.
+/// The X.509-SVID of a request's connection and its verdict, as a request extension;
+/// absent when the client sent no certificate or the listener has no TLS.
 #[derive(Debug, Clone)]
-pub struct PeerSvid(pub Arc<Result<VerifiedIdentity, IdentityError>>);
+pub struct PeerSvid(pub Arc<PeerCertificate>);
 
 /// What a TLS listener needs.
 #[derive(Clone)]
@@ -87,11 +88,10 @@ impl TlsListener {
 
     /// The client certificate of an accepted connection, verified now.
     pub fn peer_svid(&self, chain: Option<&[CertificateDer<'static>]>) -> Option<PeerSvid> {
-        let chain = chain?;
-        let verified = self.verifier.verify_x509(chain);
-        if let Err(e) = &verified {
+        let peer = PeerCertificate::verify(&self.verifier, chain?.to_vec());
+        if let Err(e) = peer.first_verdict() {
             tracing::info!(error = %e, "client certificate refused");
         }
-        Some(PeerSvid(Arc::new(verified)))
+        Some(PeerSvid(Arc::new(peer)))
     }
 }

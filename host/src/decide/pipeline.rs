@@ -1,19 +1,24 @@
 //! The decision pipeline, one named stage per step:
 //!
 //! ```text
-//! validate → identify → task gate → evaluate → combine → post-decision → record
+//! validate → identify → opened task → task gate → evaluate → combine
+//!          → post-decision → deviation → audit → record
 //! ```
 //!
 //! - **validate**: what the types alone cannot check (skipped when the parser just did).
-//! - **identify**: who is acting. The seam where verified workload identity plugs in;
-//!   today the identity the action asserts passes through.
-//! - **task gate**: ended tasks, tasks of another agent, a full task table and a failing
-//!   store end the decision here (later: quarantine and approvals). The task is held
-//!   from here until `record`, so concurrent decisions of one task see each other.
+//! - **identify**: who is acting (the adapters resolve verified identity before this).
+//! - **opened task**: with `[tasks] mode = "opened"`, the action's task must be an
+//!   opened one of its agent, and its task fields become the opened task's.
+//! - **task gate**: ended and quarantined tasks, tasks of another agent, a full task
+//!   table and a failing store end the decision here. The task is held from here until
+//!   `record`, so concurrent decisions of one task see each other.
 //! - **evaluate**: every plugin of the set, in order, on one snapshot of the task.
 //! - **combine**: [`super::combine`].
-//! - **post-decision**: stages that may still change the answer, such as the decision
-//!   service's strict audit log ([`PostDecision`]).
+//! - **post-decision**: stages that may still change the answer: the obligation gate,
+//!   minting the call's credential ([`PostDecision::after_decision`]).
+//! - **deviation**: whether this deny quarantines the task; the decision says so.
+//! - **audit**: the strict decision log writes the final answer, or turns it into a deny
+//!   ([`PostDecision::audit`]).
 //! - **record**: the final answer goes into the task history.
 //!
 //! Any stage may end the decision as a deny that says why: the decision starts as a deny,
@@ -45,6 +50,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub trait PostDecision {
     /// Inspects, and may change, the combined decision.
     fn after_decision(&self, action: &Action, decision: &mut Decision);
+
+    /// Sees the decision as it will be answered, once every stage that may change it
+    /// has run and the quarantine it triggers is marked on it, before the task history
+    /// records it. It may still turn it into a deny (a strict decision log that cannot
+    /// write the line does), so that the history and the answer agree.
+    fn audit(&self, _action: &Action, _decision: &mut Decision) {}
 }
 
 /// No post-decision stage.
@@ -181,10 +192,19 @@ impl Pipeline {
                 let deviation = lease
                     .as_ref()
                     .and_then(|l| stage_deviation(&self.quarantine, &decision, l.snapshot()));
+                if let Some(why) = &deviation {
+                    decision.reason =
+                        format!("{}; the task is now quarantined: {why}", decision.reason);
+                    decision.quarantine = Some(why.clone());
+                }
+                post.audit(action, &mut decision);
                 stage_record(lease, action, &mut decision, time, deviation);
             }
-            // Dropping the lease releases the task without appending anything.
-            Recording::Preview => drop(lease),
+            Recording::Preview => {
+                post.audit(action, &mut decision);
+                // Dropping the lease releases the task without appending anything.
+                drop(lease);
+            }
         }
         decision.elapsed_us = elapsed_us(started);
         decision
@@ -456,10 +476,6 @@ fn stage_record(
     deviation: Option<String>,
 ) {
     let Some(lease) = lease else { return };
-    if let Some(why) = &deviation {
-        decision.reason = format!("{}; the task is now quarantined: {why}", decision.reason);
-        decision.quarantine = Some(why.clone());
-    }
     if let Err(e) = lease.commit(history_entry(action, decision, time), deviation.as_deref()) {
         // Fail closed: a decision whose record was lost must not let the action
         // through, because the next decision of the task would not see it.

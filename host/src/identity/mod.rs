@@ -27,6 +27,7 @@ mod bundle;
 mod config;
 mod error;
 pub mod jwt;
+mod peer;
 mod resolve;
 mod verifier;
 pub mod x509;
@@ -34,6 +35,7 @@ pub mod x509;
 pub use bundle::{BundleError, TrustBundles, TrustDomainBundle};
 pub use config::{IdentityConfig, RawIdentity, RawTrustDomain, TlsFiles};
 pub use error::IdentityError;
+pub use peer::PeerCertificate;
 pub use resolve::{Evidence, IdentityRefusal, IdentitySource, ResolvedIdentity, resolve};
 pub use verifier::IdentityVerifier;
 

@@ -11,14 +11,15 @@
 //! 4. With nothing verified, `require_verified` refuses; otherwise the asserted id
 //!    passes with attestation `none`, and the decision says so.
 
-use super::verifier::{IdentityVerifier, unix_now};
-use super::{Attestation, IdentityError, VerifiedIdentity};
+use super::peer::PeerCertificate;
+use super::verifier::IdentityVerifier;
+use super::{Attestation, IdentityError};
 
 /// What a request presented.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Evidence<'a> {
-    /// The TLS client certificate's verification, done once per connection.
-    pub peer: Option<&'a Result<VerifiedIdentity, IdentityError>>,
+    /// The connection's TLS client certificate, with its verdict.
+    pub peer: Option<&'a PeerCertificate>,
     /// The bearer token of the `Authorization` header.
     pub bearer: Option<&'a str>,
 }
@@ -143,22 +144,10 @@ pub fn resolve(
             None => Err(IdentityRefusal::Anonymous),
         };
     };
-    let x509 = match evidence.peer {
+    let x509 = match evidence.peer.map(|peer| peer.current(verifier)) {
         None => None,
-        Some(Err(e)) => return Err(IdentityRefusal::Invalid(e.clone())),
-        Some(Ok(identity)) => {
-            // Verified when the connection opened; the certificate may have expired since.
-            let now = unix_now();
-            if now >= identity.expires_at {
-                return Err(IdentityRefusal::Invalid(
-                    IdentityError::ExpiredOnConnection {
-                        spiffe_id: identity.spiffe_id.clone(),
-                        expires_at: identity.expires_at,
-                    },
-                ));
-            }
-            Some(identity.clone())
-        }
+        Some(Err(e)) => return Err(IdentityRefusal::Invalid(e)),
+        Some(Ok(identity)) => Some(identity),
     };
     let jwt = match evidence.bearer {
         Some(token) if verifier.accepts_jwt() => Some(verifier.verify_jwt(token)?),

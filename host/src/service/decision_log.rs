@@ -291,7 +291,9 @@ pub struct StrictAudit<'a> {
 }
 
 impl crate::decide::PostDecision for StrictAudit<'_> {
-    fn after_decision(&self, action: &Action, decision: &mut Decision) {
+    fn after_decision(&self, _action: &Action, _decision: &mut Decision) {}
+
+    fn audit(&self, action: &Action, decision: &mut Decision) {
         decision.identity.clone_from(&self.identity);
         let entry = LogEntry {
             decision: decision.clone(),

@@ -70,6 +70,12 @@ impl<T: PostDecision> PostDecision for Option<T> {
             stage.after_decision(action, decision);
         }
     }
+
+    fn audit(&self, action: &Action, decision: &mut Decision) {
+        if let Some(stage) = self {
+            stage.audit(action, decision);
+        }
+    }
 }
 
 /// Runs two stages in order.
@@ -80,6 +86,11 @@ impl<A: PostDecision, B: PostDecision> PostDecision for Stages<A, B> {
     fn after_decision(&self, action: &Action, decision: &mut Decision) {
         self.0.after_decision(action, decision);
         self.1.after_decision(action, decision);
+    }
+
+    fn audit(&self, action: &Action, decision: &mut Decision) {
+        self.0.audit(action, decision);
+        self.1.audit(action, decision);
     }
 }
 

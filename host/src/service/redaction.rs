@@ -68,6 +68,18 @@ const CONTRACT_WORDS: &[&str] = &[
     "credential",
 ];
 
+/// What the host's own reasons quote: the configuration keys behind a quarantine or a
+/// store deadline, and the endpoint that opens tasks. They name configuration, never
+/// the request.
+const HOST_WORDS: &[&str] = &[
+    "tasks.quarantine.after_denies",
+    "tasks.quarantine.critical_plugins",
+    "tasks.store_timeout_ms",
+    "tasks.mode = \"opened\"",
+    "tasks.openers",
+    "POST /v1/tasks",
+];
+
 /// The words of the operator's configuration: every string, object key and number in
 /// the settings of the plugins of one policy set, and every segment of the JSON
 /// pointers among them (`/to` gives `to`). A reason that quotes one of them (a rule id,
@@ -338,6 +350,7 @@ impl<'a> Scrubber<'a> {
     ) -> Self {
         let mut shown = shown_strings(decision, action, logged);
         shown.extend(CONTRACT_WORDS.iter().map(|w| Cow::Borrowed(*w)));
+        shown.extend(HOST_WORDS.iter().map(|w| Cow::Borrowed(*w)));
         let mut scrubber = Self {
             vocabulary,
             hidden,

@@ -46,10 +46,30 @@ pub const HISTORY_EVICTED_LABEL: &str = "arbiter:history-evicted";
 /// not remembered and a warning is logged.
 pub const MAX_TASK_LABELS: usize = 256;
 
+/// At most this many agents besides the owner are remembered per task (for taint
+/// inheritance). Tasks are shared within small configured groups; beyond the bound a
+/// warning is logged.
+pub const MAX_TASK_CO_AGENTS: usize = 64;
+
+impl TaskRecord {
+    fn has_agent(&self, agent: &str) -> bool {
+        self.owner == agent || self.co_agents.iter().any(|a| a == agent)
+    }
+}
+
+impl Retained {
+    fn has_agent(&self, agent: &str) -> bool {
+        self.owner == agent || self.co_agents.iter().any(|a| a == agent)
+    }
+}
+
 #[derive(Debug, Default)]
 struct TaskRecord {
     /// The agent that started the task (see [`crate::task::TaskStore`]).
     owner: String,
+    /// The other agents of the task: opened into it, or acting in it by sharing. Its
+    /// taint follows them too (see [`TaskHistory::open`]).
+    co_agents: Vec<String>,
     /// Last-use sequence number (key into `Inner::recency`); 0 before the first record.
     seq: u64,
     entries: Arc<VecDeque<HistoryEntry>>,
@@ -63,6 +83,8 @@ struct TaskRecord {
 struct Retained {
     /// The agent that started the task; empty for a task ended before it acted.
     owner: String,
+    /// As [`TaskRecord::co_agents`].
+    co_agents: Vec<String>,
     labels: Arc<[String]>,
     ended: bool,
     /// Why the task is quarantined, if it is (kept through eviction: a quarantine that
@@ -249,15 +271,16 @@ impl TaskHistory {
         if !inner.tasks.contains_key(task_id) {
             // A task coming back after eviction starts a new window with all its labels
             // and keeps its owner.
-            let (owner, labels, quarantine) = match inner.retained.remove(task_id) {
-                Some(r) if !r.owner.is_empty() => (r.owner, r.labels, r.quarantine),
-                Some(r) => (agent.to_owned(), r.labels, r.quarantine),
-                None => (agent.to_owned(), Arc::default(), None),
+            let (owner, co_agents, labels, quarantine) = match inner.retained.remove(task_id) {
+                Some(r) if !r.owner.is_empty() => (r.owner, r.co_agents, r.labels, r.quarantine),
+                Some(r) => (agent.to_owned(), r.co_agents, r.labels, r.quarantine),
+                None => (agent.to_owned(), Vec::new(), Arc::default(), None),
             };
             inner.tasks.insert(
                 task_id.to_owned(),
                 TaskRecord {
                     owner,
+                    co_agents,
                     seq: 0,
                     entries: Arc::default(),
                     labels,
@@ -268,6 +291,18 @@ impl TaskHistory {
         let Some(task) = inner.tasks.get_mut(task_id) else {
             return;
         };
+        if !agent.is_empty() && !task.has_agent(agent) {
+            if task.co_agents.len() < MAX_TASK_CO_AGENTS {
+                task.co_agents.push(agent.to_owned());
+            } else {
+                tracing::warn!(
+                    task = task_id,
+                    agent,
+                    bound = MAX_TASK_CO_AGENTS,
+                    "too many agents in one task: this one will not inherit its taint"
+                );
+            }
+        }
         if task.seq != 0 {
             inner.recency.remove(&task.seq);
         }
@@ -297,6 +332,7 @@ impl TaskHistory {
                     oldest,
                     Retained {
                         owner: evicted.owner,
+                        co_agents: evicted.co_agents,
                         labels,
                         ended: false,
                         quarantine: evicted.quarantine,
@@ -325,6 +361,8 @@ impl TaskHistory {
             task_id.to_owned(),
             Retained {
                 owner,
+                // An ended task passes on no taint (see `open`), so nobody needs its agents.
+                co_agents: Vec::new(),
                 labels: Arc::default(),
                 ended: true,
                 quarantine: None,
@@ -333,10 +371,10 @@ impl TaskHistory {
     }
 
     /// Makes a new task known, owned by `agents[0]` (the store lets the other agents
-    /// in). With `inherit`, it starts with every label of the open (not ended) tasks
-    /// those agents own: an agent that handled a secret in one task carries that taint
-    /// into the next, so that switching tasks does not launder it. Returns the labels
-    /// it starts with.
+    /// in). With `inherit`, it starts with every label of the open (not ended) tasks any
+    /// of those agents belongs to (owns, was opened into, or acted in by sharing): an
+    /// agent that could see a secret in one task carries that taint into the next, so
+    /// that switching tasks does not launder it. Returns the labels it starts with.
     pub fn open(
         &self,
         task_id: &str,
@@ -355,13 +393,13 @@ impl TaskHistory {
             let owned = inner
                 .tasks
                 .values()
-                .filter(|t| agents.contains(&t.owner))
+                .filter(|t| agents.iter().any(|a| t.has_agent(a)))
                 .map(|t| &t.labels)
                 .chain(
                     inner
                         .retained
                         .values()
-                        .filter(|r| !r.ended && agents.contains(&r.owner))
+                        .filter(|r| !r.ended && agents.iter().any(|a| r.has_agent(a)))
                         .map(|r| &r.labels),
                 );
             for set in owned {
@@ -377,6 +415,12 @@ impl TaskHistory {
             task_id.to_owned(),
             Retained {
                 owner: agents.first().cloned().unwrap_or_default(),
+                co_agents: agents
+                    .iter()
+                    .skip(1)
+                    .take(MAX_TASK_CO_AGENTS)
+                    .cloned()
+                    .collect(),
                 labels: Arc::from(labels.clone()),
                 ended: false,
                 quarantine: None,
@@ -527,6 +571,21 @@ mod tests {
         assert_eq!(h.open("b-next", &both, true).unwrap(), vec!["pii"]);
         // Owned by the first agent.
         assert!(h.admit("b-next", "agent-a", |_, _| false).is_err());
+        // An agent opened into a task, or acting in it by sharing, carries its taint
+        // too, though it does not own it.
+        let pair = vec!["agent-d".to_owned(), "agent-e".to_owned()];
+        h.open("pair", &pair, false).unwrap();
+        h.record_by("pair", "agent-d", labelled(&["keys"]));
+        h.record_by("shared", "agent-f", labelled(&["ledger"]));
+        h.record_by("shared", "agent-g", e("joined"));
+        assert_eq!(
+            h.open("e-next", &["agent-e".to_owned()], true).unwrap(),
+            vec!["keys"]
+        );
+        assert_eq!(
+            h.open("g-next", &["agent-g".to_owned()], true).unwrap(),
+            vec!["ledger"]
+        );
     }
 
     #[test]
