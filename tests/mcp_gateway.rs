@@ -2577,3 +2577,273 @@ fn over_mtls_the_gateway_decides_as_the_client_certificates_spiffe_id() {
         .unwrap()
         .unwrap();
 }
+
+/// A JSON request to the gateway's own API, with an optional bearer token.
+fn api(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{}{path}", gw.addr);
+    let mut request = match method {
+        "GET" => client.get(url),
+        _ => client.post(url),
+    };
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    gw.runtime.as_ref().unwrap().block_on(async {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    })
+}
+
+#[test]
+fn a_step_up_completes_once_an_approver_approves_the_exact_call_and_allows_it_once() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const ADMIN: &str = "admin-token-for-the-approval-test";
+    const OPS: &str = "ops-approvers-token-for-the-approval-test";
+    const FINANCE: &str = "finance-token-for-the-approval-test";
+    let tables = format!(
+        "[server]\nadmin_token = \"{ADMIN}\"\n[tasks]\nmode = \"opened\"\n\
+         [approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n\
+         [[approvals.group]]\nname = \"finance\"\ntoken = \"{FINANCE}\"\n"
+    );
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    let agent = "spiffe://example.org/agent/demo";
+    let open = || -> String {
+        let (status, opened) = api(
+            &gw,
+            "POST",
+            "/v1/tasks",
+            Some(json!({"agents": [agent], "intent": "mcp-approval"})),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 201, "{opened}");
+        opened["id"].as_str().unwrap().to_owned()
+    };
+    let calls_in = |task: &str, steps: Value| -> Value {
+        run_client(
+            Sdk::Python,
+            json!({"transport": http_transport(&gw.url("py"), json!({"x-arbiter-agent": agent, "x-arbiter-task": task})),
+                   "mode": "legacy", "steps": steps}),
+        )
+    };
+    let delete = |confirm: bool| json!({"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": confirm}});
+    let approval_of = |s: &Value| -> String {
+        let approval = &s["error"]["data"]["approval"];
+        assert_eq!(approval["status"], "pending", "{s}");
+        approval["id"].as_str().unwrap().to_owned()
+    };
+    let answer = |id: &str, verb: &str, body: Value, token: Option<&str>| {
+        api(
+            &gw,
+            "POST",
+            &format!("/v1/approvals/{id}/{verb}"),
+            Some(body),
+            token,
+        )
+    };
+
+    // The step-up asks for an approval of exactly this call, and says where to give it.
+    let task = open();
+    let report = calls_in(&task, json!([delete(true)]));
+    let first = step(&report, 0);
+    assert_denied(first, -31002, "was asked for");
+    let a1 = approval_of(first);
+    assert_eq!(
+        first["error"]["data"]["approval"]["groups"],
+        json!(["ops-approvers"])
+    );
+    assert_eq!(
+        first["error"]["data"]["approval"]["page"],
+        format!("http://127.0.0.1:8480/console/approvals/{a1}")
+    );
+    // Asking again before anyone answered is the same approval, not a new one.
+    let again = calls_in(&task, json!([delete(true)]));
+    assert_eq!(approval_of(step(&again, 0)), a1);
+
+    // Only an approver of the group it names may answer; the admin token may only read.
+    let (status, listed) = api(
+        &gw,
+        "GET",
+        "/v1/approvals?status=pending",
+        None,
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200, "{listed}");
+    let pending = &listed["approvals"][0];
+    assert_eq!(pending["id"], a1.as_str());
+    assert_eq!(pending["binding"]["agent"], agent);
+    assert_eq!(pending["binding"]["task"], task.as_str());
+    assert_eq!(pending["arguments"], json!({"confirm": true}));
+    assert_eq!(pending["intent"], "mcp-approval");
+    assert_eq!(pending["causes"][0]["plugin"], "intent");
+    let (status, refused) = answer(&a1, "approve", json!({"approver": "root"}), Some(ADMIN));
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("not_an_approver")),
+        "{refused}"
+    );
+    let (status, refused) = answer(&a1, "approve", json!({"approver": "fin"}), Some(FINANCE));
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs `ops-approvers`"),
+        "{refused}"
+    );
+    let (status, refused) = answer(&a1, "approve", json!({}), None);
+    assert_eq!(status, 401, "{refused}");
+    let (status, refused) = answer(&a1, "approve", json!({}), Some(OPS));
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("approver")),
+        "{refused}"
+    );
+    // The CLI, as an approver would use it: list what waits, then approve it.
+    let cli = |token: &str, args: &[&str]| -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_arbiter"))
+            .arg("approvals")
+            .args(args)
+            .args(["--server", &format!("http://{}", gw.addr)])
+            .env("ARBITER_APPROVER_TOKEN", token)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, listed, _) = cli(OPS, &["list", "--status", "pending"]);
+    assert!(
+        ok && listed.contains(&a1) && listed.contains("py/delete_everything"),
+        "{listed}"
+    );
+    let (ok, _, error) = cli(ADMIN, &["approve", &a1, "--approver", "root"]);
+    assert!(!ok && error.contains("does not answer"), "{error}");
+    let (ok, out, error) = cli(
+        OPS,
+        &["approve", &a1, "--approver", "alice", "--note", "planned"],
+    );
+    assert!(ok, "{error}");
+    assert!(out.contains(&a1) && out.contains("approved"), "{out}");
+    let (_, approved) = api(&gw, "GET", &format!("/v1/approvals/{a1}"), None, Some(OPS));
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["approved_by"][0]["approver"], "alice");
+    assert_eq!(approved["approved_by"][0]["note"], "planned");
+    assert_eq!(
+        approved["approved_by"][0]["authenticated_by"],
+        "token:ops-approvers"
+    );
+    assert!(
+        executed_tools(&calls).is_empty(),
+        "nothing ran before the retry"
+    );
+
+    // Changed arguments ask again; the identical retry runs once; a replay asks again.
+    let report = calls_in(&task, json!([delete(false), delete(true), delete(true)]));
+    let changed = step(&report, 0);
+    assert_denied(
+        changed,
+        -31002,
+        &format!("approval `{a1}` is for other arguments"),
+    );
+    let a2 = approval_of(changed);
+    assert!(report["steps"][1]["ok"].as_bool().unwrap(), "{report}");
+    let replay = step(&report, 2);
+    assert_denied(
+        replay,
+        -31002,
+        &format!("approval `{a1}` for this call was already used"),
+    );
+    let a3 = approval_of(replay);
+    assert_eq!(
+        executed(&calls),
+        vec![json!({"tool": "delete_everything", "arguments": {"confirm": true}})],
+        "exactly the approved call ran, once"
+    );
+
+    // A rejection denies the call it was for.
+    let (status, rejected) = answer(
+        &a2,
+        "reject",
+        json!({"approver": "bob", "note": "not today"}),
+        Some(OPS),
+    );
+    assert_eq!(
+        (status, rejected["status"].as_str()),
+        (200, Some("rejected")),
+        "{rejected}"
+    );
+    let report = calls_in(&task, json!([delete(false)]));
+    assert_denied(step(&report, 0), -31001, "was rejected by `bob`: not today");
+    let (status, closed) = answer(&a2, "approve", json!({"approver": "alice"}), Some(OPS));
+    assert_eq!(
+        (status, closed["error"]["code"].as_str()),
+        (409, Some("approval_closed")),
+        "{closed}"
+    );
+
+    // An approval is for its task: the same call in another task asks for its own.
+    let (status, _) = answer(&a3, "approve", json!({"approver": "alice"}), Some(OPS));
+    assert_eq!(status, 200);
+    let other = open();
+    let report = calls_in(&other, json!([delete(true)]));
+    assert_denied(
+        step(&report, 0),
+        -31002,
+        &format!("approval `{a3}` is for task `{task}`"),
+    );
+    let a4 = approval_of(step(&report, 0));
+
+    // Once its task has ended, nothing of it is approved or runs.
+    let (status, _) = api(
+        &gw,
+        "POST",
+        &format!("/v1/tasks/{other}/end"),
+        None,
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200);
+    let (status, closed) = answer(&a4, "approve", json!({"approver": "alice"}), Some(OPS));
+    assert_eq!(
+        (status, closed["error"]["code"].as_str()),
+        (409, Some("task_closed")),
+        "{closed}"
+    );
+    let report = calls_in(&other, json!([delete(true)]));
+    assert_denied(step(&report, 0), -31001, "ended");
+    assert_eq!(executed(&calls).len(), 1);
+
+    // The allowed decision names the approval that allowed it.
+    let records = gw.stop();
+    let allowed: Vec<&Value> = records.iter().filter(|r| r["effect"] == "allow").collect();
+    assert_eq!(allowed.len(), 1, "{records:#?}");
+    assert_eq!(allowed[0]["approval"]["id"], a1.as_str());
+    assert_eq!(allowed[0]["approval"]["status"], "consumed");
+    assert_eq!(allowed[0]["approval"]["approved_by"], json!(["alice"]));
+    assert!(
+        allowed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("allowed by approval `{a1}`"))
+    );
+}

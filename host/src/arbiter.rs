@@ -18,7 +18,10 @@ use crate::decide::{NoPostDecision, Pipeline, PostDecision, Recording};
 use crate::hot_swap::{PolicySlot, ReloadObserver, ReloadStatus, ReloadTrigger, Swapped};
 #[cfg(feature = "watch")]
 use crate::hot_swap::{PolicyWatcher, WatchError};
-use crate::model::{Action, ActionError, Decision, HistoryEntry, OpenTask, OpenedTask, TaskMode};
+use crate::model::{
+    Action, ActionError, Approval, ApprovalRefusal, ApprovalVerdict, Decision, HistoryEntry,
+    OpenTask, OpenedTask, TaskMode,
+};
 
 /// Why a task could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,9 +35,10 @@ pub enum TaskOpenError {
 }
 use crate::plugin::{LoadError, PluginListing, PolicySet};
 use crate::runtime::{ArtifactCache, Engine};
-use crate::task::MemoryTaskStore;
+use crate::task::{MemoryTaskStore, StoreError};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A policy host: plugins, task history, and the decision function.
 #[derive(Debug)]
@@ -77,10 +81,10 @@ impl Arbiter {
             engine.set_artifact_cache(Some(Arc::new(cache)));
         }
         let slot = PolicySlot::load(engine, config, source.map(Path::to_owned))?;
-        let tasks = Arc::new(MemoryTaskStore::new(
-            config.history,
-            config.tasks.sharing.clone(),
-        ));
+        let tasks = Arc::new(
+            MemoryTaskStore::new(config.history, config.tasks.sharing.clone())
+                .with_max_approvals(config.approvals.max_approvals),
+        );
         Ok(Self {
             slot,
             pipeline: Pipeline::new(
@@ -88,7 +92,8 @@ impl Arbiter {
                 config.tasks.store_timeout,
                 config.tasks.quarantine.clone(),
                 config.tasks.mode_or(TaskMode::Asserted),
-            ),
+            )
+            .with_approval_ttl(config.approvals.ttl),
             openers: config.tasks.openers.clone(),
         })
     }
@@ -276,4 +281,53 @@ impl Arbiter {
     pub fn task_history(&self, task_id: &str) -> Vec<HistoryEntry> {
         self.pipeline.task_history(task_id)
     }
+
+    /// Every approval held (pending, decided, used until it expires), newest first.
+    pub fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
+        let deadline = Instant::now() + self.pipeline.store_timeout();
+        self.pipeline.tasks().approvals(deadline)
+    }
+
+    /// One approval.
+    pub fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        let deadline = Instant::now() + self.pipeline.store_timeout();
+        self.pipeline.tasks().approval(id, deadline)
+    }
+
+    /// Records an approver's answer to approval `id`. The caller has authenticated the
+    /// approver and says which groups they are in (`verdict.approver.groups`); the
+    /// answer is refused if none of them is a group the approval still needs, if it is
+    /// no longer pending, or if its task has ended or is quarantined.
+    pub fn answer_approval(
+        &self,
+        id: &str,
+        verdict: ApprovalVerdict,
+    ) -> Result<Approval, ApprovalError> {
+        let deadline = Instant::now() + self.pipeline.store_timeout();
+        let now = unix_ms_now();
+        let approval = self
+            .pipeline
+            .tasks()
+            .answer_approval(id, verdict, now, deadline)??;
+        Ok(approval)
+    }
+}
+
+/// Why an approver's answer was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// The answer is not allowed (unknown, not pending, expired, not the approver's
+    /// group, a closed task).
+    #[error(transparent)]
+    Refused(#[from] ApprovalRefusal),
+    /// The task store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

@@ -101,7 +101,7 @@ pub mod identity;
 #[cfg(feature = "server")]
 pub mod service;
 
-pub use arbiter::{Arbiter, TaskOpenError};
+pub use arbiter::{ApprovalError, Arbiter, TaskOpenError};
 pub use config::{Config, ConfigError};
 pub use contract::{ContractError, ContractVersion};
 pub use decide::{NoPostDecision, PostDecision, Recording};
@@ -110,16 +110,19 @@ pub use files::{FileReadError, read_regular_file};
 pub use hot_swap::{PolicyWatcher, WatchError};
 pub use hot_swap::{ReloadCount, ReloadReport, ReloadResult, ReloadStatus, ReloadTrigger, Swapped};
 pub use model::{
-    Action, ActionError, ActionErrorKind, Agent, Credential, Decision, DecisionEffect, Effect,
-    HistoryEntry, ID_PUNCTUATION, IdentityRecord, IssuedCredential, MAX_AGENT_ID_BYTES,
-    MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, Mode, Obligation, OpenTask,
-    OpenedTask, Outcome, PHASE_KEY, PluginEntry, Principal, RESERVED_ENVIRONMENT_PREFIX, Resource,
-    SignatureStatus, Task, TaskMode, TaskSnapshot, Tool, check_agent_id, check_id, outcome_word,
+    APPROVAL_OBLIGATION, Action, ActionError, ActionErrorKind, Agent, Approval, ApprovalBinding,
+    ApprovalMatch, ApprovalRef, ApprovalRefusal, ApprovalStatus, ApprovalVerdict, ApproverRecord,
+    Credential, Decision, DecisionEffect, Effect, HistoryEntry, ID_PUNCTUATION, IdentityRecord,
+    IssuedCredential, MAX_AGENT_ID_BYTES, MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES,
+    MAX_LIST_LEN, Mode, Obligation, OpenTask, OpenedTask, Outcome, PHASE_KEY, PluginEntry,
+    Principal, RESERVED_ENVIRONMENT_PREFIX, Resource, SignatureStatus, StepUpCause, Task, TaskMode,
+    TaskSnapshot, Tool, arguments_sha256, canonical_json, check_agent_id, check_id, outcome_word,
 };
 pub use plugin::{LoadError, ModuleInspection, PluginListing, PolicySet, inspect_module};
 pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};
 pub use task::{
-    HISTORY_EVICTED_LABEL, MemoryTaskStore, StoreError, TaskLease, TaskRefusal, TaskStore,
+    ApprovalBook, HISTORY_EVICTED_LABEL, MemoryTaskStore, StoreError, TaskLease, TaskRefusal,
+    TaskStore,
 };
 pub use trust::{
     Algorithm, DEFAULT_MAX_MODULE_BYTES, KeyError, SignatureError, Signer, SigningKey, TrustError,

@@ -46,7 +46,13 @@
 
 use crate::files::{FileReadError, read_regular_text};
 pub use crate::model::Mode;
+
+mod approvals;
 use crate::trust::{TrustPolicy, TrustStore};
+pub use approvals::{
+    ApprovalsConfig, ApproverGroup, DEFAULT_APPROVAL_TTL_MS, DEFAULT_MAX_APPROVALS, GroupToken,
+    RawApprovals, RawApproverGroup,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -235,6 +241,9 @@ pub struct RawConfig {
     /// (validated by the decision service when it starts).
     #[serde(default)]
     pub credentials: Option<toml::Table>,
+    /// `[approvals]`: how step-ups complete.
+    #[serde(default)]
+    pub approvals: RawApprovals,
 }
 
 /// `[tasks]`.
@@ -508,6 +517,8 @@ pub struct Config {
     pub reload_timeout: Duration,
     /// Task ownership, sharing and the store's deadline.
     pub tasks: TasksConfig,
+    /// Approvals of step-ups.
+    pub approvals: ApprovalsConfig,
 }
 
 /// Task history bounds.
@@ -839,6 +850,7 @@ impl Config {
             base_dir: base.to_owned(),
             reload_timeout: Duration::from_millis(reload_timeout_ms),
             tasks,
+            approvals: approvals::validate(raw.approvals)?,
         })
     }
 }

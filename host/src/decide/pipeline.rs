@@ -1,7 +1,7 @@
 //! The decision pipeline, one named stage per step:
 //!
 //! ```text
-//! validate → identify → opened task → task gate → evaluate → combine
+//! validate → identify → opened task → task gate → evaluate → combine → approval
 //!          → post-decision → deviation → audit → record
 //! ```
 //!
@@ -14,6 +14,9 @@
 //!   `record`, so concurrent decisions of one task see each other.
 //! - **evaluate**: every plugin of the set, in order, on one snapshot of the task.
 //! - **combine**: [`super::combine`].
+//! - **approval**: a step-up looks for an approval of exactly its call: an approved one
+//!   is consumed and the decision becomes `allow`; otherwise it names the approval it
+//!   waits for ([`super::approval`]).
 //! - **post-decision**: stages that may still change the answer: the obligation gate,
 //!   minting the call's credential ([`PostDecision::after_decision`]).
 //! - **deviation**: whether this deny quarantines the task; the decision says so.
@@ -31,6 +34,7 @@
 //! so the pipeline is a plain blocking function; a remote store blocks for a bounded
 //! time (its deadline) instead of making every embedder carry an async runtime.
 
+use super::approval::ApprovalStage;
 use super::combine::{combine, effective_effect};
 use crate::config::{Mode, QuarantineRules, TaskMode};
 use crate::contract::DecisionInput;
@@ -86,6 +90,8 @@ pub struct Pipeline {
     quarantine: QuarantineRules,
     /// Asserted or opened tasks.
     mode: TaskMode,
+    /// Lifetime of an approval a step-up asks for.
+    approval_ttl: Duration,
 }
 
 /// Who is acting: the seam where verified workload identity plugs in. Today the asserted
@@ -108,7 +114,24 @@ impl Pipeline {
             store_timeout,
             quarantine,
             mode,
+            approval_ttl: Duration::from_millis(crate::config::DEFAULT_APPROVAL_TTL_MS),
         }
+    }
+
+    /// The same pipeline asking for approvals that live `ttl`.
+    pub fn with_approval_ttl(mut self, ttl: Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
+    }
+
+    /// Deadline of one task-store operation.
+    pub fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+
+    /// The task store (approvals are answered through it).
+    pub fn tasks(&self) -> &dyn TaskStore {
+        self.tasks.as_ref()
     }
 
     /// Asserted or opened tasks.
@@ -186,6 +209,15 @@ impl Pipeline {
             prewarmer.request(set);
         }
         stage_combine(&mut decision, set);
+        if recording == Recording::Record {
+            ApprovalStage {
+                tasks: self.tasks.as_ref(),
+                store_timeout: self.store_timeout,
+                ttl: self.approval_ttl,
+                now: unix_ms(SystemTime::now()),
+            }
+            .run(action, &mut decision);
+        }
         post.after_decision(action, &mut decision);
         match recording {
             Recording::Record => {
@@ -347,6 +379,7 @@ fn open_decision(action: &Action, set: &PolicySet) -> Decision {
         credential: None,
         quarantine: None,
         tasks: None,
+        approval: None,
     }
 }
 

@@ -209,6 +209,9 @@ pub struct Decision {
     /// (`[tasks] mode`), when the action has a task.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tasks: Option<super::task::TaskMode>,
+    /// The approval this step-up waits for, or that allowed (or rejected) the call.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approval: Option<super::approval::ApprovalRef>,
 }
 
 /// A per-call credential the decision service minted (see `service::credentials`).

@@ -4,6 +4,8 @@
 //! contract version's types.
 
 mod action;
+mod approval;
+mod canonical;
 mod decision;
 mod task;
 
@@ -12,6 +14,11 @@ pub use action::{
     MAX_ARGUMENTS_BYTES, MAX_FIELD_BYTES, MAX_ID_BYTES, MAX_LIST_LEN, PHASE_KEY, Principal,
     RESERVED_ENVIRONMENT_PREFIX, Resource, Task, Tool, check_agent_id, check_id,
 };
+pub use approval::{
+    APPROVAL_OBLIGATION, Approval, ApprovalBinding, ApprovalMatch, ApprovalRef, ApprovalRefusal,
+    ApprovalStatus, ApprovalVerdict, ApproverRecord, StepUpCause,
+};
+pub use canonical::{arguments_sha256, canonical_json};
 pub use decision::{
     Decision, DecisionEffect, Effect, IdentityRecord, IssuedCredential, Mode, Obligation, Outcome,
     PluginEntry, SignatureStatus, outcome_word,

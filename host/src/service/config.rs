@@ -287,6 +287,8 @@ pub struct ServerConfig {
     pub decide_token: TokenSource,
     /// Decision log settings.
     pub decision_log: DecisionLogConfig,
+    /// `[approvals]`: the approver groups (their tokens and members) and the console URL.
+    pub approvals: crate::config::ApprovalsConfig,
 }
 
 impl Default for ServerConfig {
@@ -303,6 +305,7 @@ impl Default for ServerConfig {
             },
             decide_token: TokenSource::None,
             decision_log: DecisionLogConfig::default(),
+            approvals: crate::config::ApprovalsConfig::default(),
         }
     }
 }
@@ -359,7 +362,9 @@ impl ServerConfig {
                 invalid("server", e.message().trim_end().to_owned())
             })?,
         };
-        Self::from_raw(raw, &config.base_dir)
+        let mut server = Self::from_raw(raw, &config.base_dir)?;
+        server.approvals = config.approvals.clone();
+        Ok(server)
     }
 
     /// Validates `[server]`; a relative log path resolves against `base`.
@@ -466,6 +471,7 @@ impl ServerConfig {
                 strict: log.strict.unwrap_or(false),
                 buffer,
             },
+            approvals: crate::config::ApprovalsConfig::default(),
         })
     }
 }

@@ -154,6 +154,7 @@ pub struct DecisionLog {
     strict: bool,
     healthy: Arc<AtomicBool>,
     metrics: Metrics,
+    redaction: Redaction,
 }
 
 impl std::fmt::Debug for Message {
@@ -210,7 +211,18 @@ impl DecisionLog {
             strict: config.strict,
             healthy,
             metrics,
+            redaction: config.redaction.clone(),
         })
+    }
+
+    /// `arguments` as this log would show them, with the vocabulary of `set`: what an
+    /// approver or the console may see of a call (the same rules as the log lines, so a
+    /// secret hidden from the log is hidden there too).
+    pub fn shown_arguments(&self, arguments: &Value, set: Option<&PolicySet>) -> Value {
+        let vocabulary = set.map(Vocabulary::of_policy_set).unwrap_or_default();
+        let mut shown = arguments.clone();
+        redact_arguments(&mut shown, &self.redaction, &vocabulary);
+        shown
     }
 
     /// Whether decisions must be denied when they cannot be logged.
@@ -339,6 +351,9 @@ struct Record<'a> {
     /// Whether the task was asserted or opened.
     #[serde(skip_serializing_if = "Option::is_none")]
     tasks: Option<crate::model::TaskMode>,
+    /// The approval this step-up waits for, or that allowed or rejected the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a crate::model::ApprovalRef>,
     action: Value,
 }
 
@@ -398,6 +413,7 @@ pub fn encode(
         credential_id: d.credential.as_ref().map(|c| c.id.as_str()),
         quarantine: d.quarantine.as_deref(),
         tasks: d.tasks,
+        approval: d.approval.as_ref(),
         action,
     };
     serde_json::to_writer(&mut *out, &record)?;

@@ -146,6 +146,7 @@ mod tests {
             credential: None,
             quarantine: None,
             tasks: None,
+            approval: None,
         }
     }
 

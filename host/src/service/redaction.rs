@@ -684,6 +684,7 @@ mod tests {
             credential: None,
             quarantine: None,
             tasks: None,
+            approval: None,
         };
         (decision, action)
     }

@@ -465,6 +465,23 @@ impl TaskHistory {
             .is_some_and(|r| r.quarantine.take().is_some())
     }
 
+    /// Why nothing of the task may run any more: `has ended`, or `is quarantined: …`.
+    pub fn closed(&self, task_id: &str) -> Option<String> {
+        let inner = self.lock();
+        match (inner.tasks.get(task_id), inner.retained.get(task_id)) {
+            (_, Some(r)) if r.ended => Some("has ended".to_owned()),
+            (Some(t), _) => t
+                .quarantine
+                .as_ref()
+                .map(|q| format!("is quarantined: {q}")),
+            (None, Some(r)) => r
+                .quarantine
+                .as_ref()
+                .map(|q| format!("is quarantined: {q}")),
+            (None, None) => None,
+        }
+    }
+
     /// Whether the task was ended.
     pub fn is_ended(&self, task_id: &str) -> bool {
         self.lock().retained.get(task_id).is_some_and(|r| r.ended)

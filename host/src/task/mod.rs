@@ -4,8 +4,10 @@
 //! replicas implements the same trait). Approvals, quarantines and credential
 //! revocations will live behind the same trait.
 
+mod approvals;
 mod history;
 mod store;
 
+pub use approvals::ApprovalBook;
 pub use history::{HISTORY_EVICTED_LABEL, TaskRefusal};
 pub use store::{MemoryTaskStore, StoreError, TaskLease, TaskStore};

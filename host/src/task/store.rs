@@ -31,9 +31,13 @@
 //! network store blocks for a bounded time instead; async adapters run decisions on a
 //! blocking thread when the store is remote ([`TaskStore::is_remote`]).
 
+use super::approvals::ApprovalBook;
 use super::history::{TaskHistory, TaskRefusal};
-use crate::config::{HistoryConfig, TaskSharing};
-use crate::model::{HistoryEntry, OpenedTask, TaskSnapshot};
+use crate::config::{DEFAULT_MAX_APPROVALS, HistoryConfig, TaskSharing};
+use crate::model::{
+    Approval, ApprovalBinding, ApprovalMatch, ApprovalRefusal, ApprovalVerdict, HistoryEntry,
+    OpenedTask, TaskSnapshot,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
@@ -100,6 +104,42 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// The task's recorded entries, oldest first.
     fn entries(&self, task: &str, deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError>;
 
+    /// Asks for an approval, or returns the one already waiting for the same call
+    /// ([`ApprovalBook::request`]).
+    fn request_approval(
+        &self,
+        approval: Approval,
+        now: u64,
+        deadline: Instant,
+    ) -> Result<Result<Approval, ApprovalRefusal>, StoreError>;
+
+    /// What a step-up decision of the call `binding` finds; an approved approval is
+    /// consumed by `decision_id` atomically, so it allows one decision across every
+    /// replica of the store.
+    fn settle_approval(
+        &self,
+        binding: &ApprovalBinding,
+        decision_id: &str,
+        now: u64,
+        deadline: Instant,
+    ) -> Result<ApprovalMatch, StoreError>;
+
+    /// Records an approver's answer; refused for an approval of an ended or
+    /// quarantined task.
+    fn answer_approval(
+        &self,
+        id: &str,
+        verdict: ApprovalVerdict,
+        now: u64,
+        deadline: Instant,
+    ) -> Result<Result<Approval, ApprovalRefusal>, StoreError>;
+
+    /// One approval.
+    fn approval(&self, id: &str, deadline: Instant) -> Result<Option<Approval>, StoreError>;
+
+    /// Every approval held, newest first.
+    fn approvals(&self, deadline: Instant) -> Result<Vec<Approval>, StoreError>;
+
     /// Whether operations may block on the network (adapters then decide on a blocking
     /// thread rather than inline).
     fn is_remote(&self) -> bool {
@@ -117,6 +157,7 @@ pub struct MemoryTaskStore {
     released: Condvar,
     /// Opened tasks (bounded with the known tasks: opening one makes it known).
     opened: Mutex<HashMap<String, OpenedTask>>,
+    approvals: ApprovalBook,
 }
 
 impl MemoryTaskStore {
@@ -128,7 +169,14 @@ impl MemoryTaskStore {
             busy: Mutex::new(HashSet::new()),
             released: Condvar::new(),
             opened: Mutex::new(HashMap::new()),
+            approvals: ApprovalBook::new(DEFAULT_MAX_APPROVALS),
         }
+    }
+
+    /// The same store holding at most `max` approvals.
+    pub fn with_max_approvals(mut self, max: usize) -> Self {
+        self.approvals = ApprovalBook::new(max);
+        self
     }
 
     /// The history itself (tests and metrics).
@@ -233,6 +281,45 @@ impl TaskStore for MemoryTaskStore {
 
     fn entries(&self, task: &str, _deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError> {
         Ok(self.history.entries(task))
+    }
+
+    fn request_approval(
+        &self,
+        approval: Approval,
+        now: u64,
+        _deadline: Instant,
+    ) -> Result<Result<Approval, ApprovalRefusal>, StoreError> {
+        Ok(self.approvals.request(approval, now))
+    }
+
+    fn settle_approval(
+        &self,
+        binding: &ApprovalBinding,
+        decision_id: &str,
+        now: u64,
+        _deadline: Instant,
+    ) -> Result<ApprovalMatch, StoreError> {
+        Ok(self.approvals.settle(binding, decision_id, now))
+    }
+
+    fn answer_approval(
+        &self,
+        id: &str,
+        verdict: ApprovalVerdict,
+        now: u64,
+        _deadline: Instant,
+    ) -> Result<Result<Approval, ApprovalRefusal>, StoreError> {
+        Ok(self
+            .approvals
+            .answer(id, verdict, now, |task| self.history.closed(task)))
+    }
+
+    fn approval(&self, id: &str, _deadline: Instant) -> Result<Option<Approval>, StoreError> {
+        Ok(self.approvals.get(id))
+    }
+
+    fn approvals(&self, _deadline: Instant) -> Result<Vec<Approval>, StoreError> {
+        Ok(self.approvals.list())
     }
 }
 

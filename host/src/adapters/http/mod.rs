@@ -49,6 +49,10 @@ pub struct ServerSettings {
     pub admin_token: Option<BearerToken>,
     /// Token of the decision endpoints; `None` leaves them open.
     pub decide_token: Option<BearerToken>,
+    /// The approver groups' tokens, by group.
+    pub approver_tokens: Vec<(String, BearerToken)>,
+    /// `[approvals]`: the groups' verified members and the console URL.
+    pub approvals: crate::config::ApprovalsConfig,
 }
 
 impl ServerSettings {
@@ -59,7 +63,25 @@ impl ServerSettings {
     ) -> Result<Self, ConfigError> {
         let admin = config.admin_token.resolve("server.admin_token", &env)?;
         let decide = config.decide_token.resolve("server.decide_token", &env)?;
+        let mut approver_tokens = Vec::new();
+        for (i, group) in config.approvals.groups.iter().enumerate() {
+            let source = match &group.token {
+                None => continue,
+                Some(crate::config::GroupToken::Env(var)) => crate::service::TokenSource::Env {
+                    var: var.clone(),
+                    required: true,
+                },
+                Some(crate::config::GroupToken::Inline(token)) => {
+                    crate::service::TokenSource::Inline(crate::service::Secret::new(token))
+                }
+            };
+            if let Some(secret) = source.resolve(&format!("approvals.group[{i}].token"), &env)? {
+                approver_tokens.push((group.name.clone(), BearerToken::new(&secret)));
+            }
+        }
         Ok(Self {
+            approver_tokens,
+            approvals: config.approvals.clone(),
             max_body_bytes: config.max_body_bytes,
             header_read_timeout: config.header_read_timeout,
             body_read_timeout: config.body_read_timeout,
@@ -192,7 +214,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/credentials/introspect",
             post(routes::credentials::introspect),
-        );
+        )
+        // Their own access check: an approver (group token or verified member), or the
+        // admin token to read.
+        .route("/v1/approvals", get(routes::approvals::list))
+        .route("/v1/approvals/{id}", get(routes::approvals::show))
+        .route(
+            "/v1/approvals/{id}/approve",
+            post(routes::approvals::approve),
+        )
+        .route("/v1/approvals/{id}/reject", post(routes::approvals::reject));
     Router::new()
         .merge(client)
         .merge(admin)

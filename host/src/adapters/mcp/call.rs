@@ -226,8 +226,9 @@ pub fn target(message: &Value) -> Result<(String, Value), String> {
     Ok((name, arguments))
 }
 
-/// What the client is told about a decision that stops the call.
-pub fn decision_data(decision: &Decision, upstream: &str) -> Value {
+/// What the client is told about a decision that stops the call. A step-up names the
+/// approval it waits for, and its console page when `console_url` is configured.
+pub fn decision_data(decision: &Decision, upstream: &str, console_url: Option<&str>) -> Value {
     let approvers: Vec<&str> = decision
         .obligations
         .iter()
@@ -243,16 +244,39 @@ pub fn decision_data(decision: &Decision, upstream: &str) -> Value {
         "upstream": upstream,
         "identity": decision.identity,
     });
-    if let (Some(object), false) = (data.as_object_mut(), approvers.is_empty()) {
-        object.insert("approvers".to_owned(), json!(approvers));
+    if let Some(object) = data.as_object_mut() {
+        if !approvers.is_empty() {
+            object.insert("approvers".to_owned(), json!(approvers));
+        }
+        if let Some(approval) = &decision.approval {
+            let mut shown = json!({
+                "id": approval.id,
+                "status": approval.status.as_str(),
+                "groups": approval.groups,
+                "expires_at": approval.expires_at,
+            });
+            if let (Some(base), Some(fields)) = (console_url, shown.as_object_mut()) {
+                fields.insert(
+                    "page".to_owned(),
+                    json!(format!("{base}/approvals/{}", approval.id)),
+                );
+            }
+            object.insert("approval".to_owned(), shown);
+        }
     }
     data
 }
 
 /// The answer to a `tools/call` that a decision stopped (deny or step-up), in the
 /// configured style.
-pub fn stopped(style: DenialStyle, id: &Value, decision: &Decision, upstream: &str) -> Value {
-    let data = decision_data(decision, upstream);
+pub fn stopped(
+    style: DenialStyle,
+    id: &Value,
+    decision: &Decision,
+    upstream: &str,
+    console_url: Option<&str>,
+) -> Value {
+    let data = decision_data(decision, upstream, console_url);
     let (code, what) = match decision.effect {
         DecisionEffect::StepUp => (jsonrpc::STEP_UP_REQUIRED, "needs approval"),
         _ => (jsonrpc::DENIED, "denied"),
@@ -291,6 +315,7 @@ mod tests {
             environment: [("env".to_owned(), "prod".to_owned())].into(),
             agent: AgentSource::Header("x-arbiter-agent".to_owned()),
             upstreams: vec![upstream()],
+            console_url: None,
         }
     }
 

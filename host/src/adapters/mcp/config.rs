@@ -296,6 +296,9 @@ pub struct GatewayConfig {
     pub agent: AgentSource,
     /// The upstreams, by configured order.
     pub upstreams: Vec<UpstreamConfig>,
+    /// The operator console's base URL (`[approvals] console_url`), for links to an
+    /// approval's page in step-up answers.
+    pub console_url: Option<String>,
 }
 
 fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
@@ -363,7 +366,11 @@ impl GatewayConfig {
             .clone()
             .try_into()
             .map_err(|e: toml::de::Error| invalid("gateway", e.message().trim_end().to_owned()))?;
-        Self::from_raw(raw, &config.base_dir)
+        let mut gateway = Self::from_raw(raw, &config.base_dir)?;
+        gateway
+            .console_url
+            .clone_from(&config.approvals.console_url);
+        Ok(gateway)
     }
 
     /// Validates `[gateway]`; relative `cwd`s resolve against `base`.
@@ -596,6 +603,7 @@ impl GatewayConfig {
             environment: raw.environment,
             agent,
             upstreams,
+            console_url: None,
         })
     }
 }

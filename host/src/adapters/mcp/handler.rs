@@ -562,6 +562,7 @@ async fn tools_call(
         task_credential: crate::adapters::identity::task_credential(headers),
     };
     let style = gateway.config.denial;
+    let console_url = gateway.config.console_url.clone();
     let upstream_name = upstream.to_owned();
     let answer_id = id.clone();
     let answer = move |decision: &crate::Decision| match decision.effect {
@@ -576,7 +577,13 @@ async fn tools_call(
         ),
         effect => Verdict::Stop(
             effect,
-            call::stopped(style, &answer_id, decision, &upstream_name),
+            call::stopped(
+                style,
+                &answer_id,
+                decision,
+                &upstream_name,
+                console_url.as_deref(),
+            ),
         ),
     };
     let service = gateway.service.clone();

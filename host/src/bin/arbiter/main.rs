@@ -2,6 +2,7 @@
 //! lives in the library; this binary parses arguments, calls it, and maps results to
 //! exit statuses.
 
+mod approvals;
 mod eval;
 mod gateway;
 mod inspect;
@@ -50,6 +51,9 @@ enum Command {
     /// Run the MCP gateway until SIGTERM or SIGINT: every `tools/call` to the
     /// configured upstreams is decided before it is forwarded.
     Gateway(gateway::GatewayArgs),
+    /// List, show, approve or reject the approvals step-ups wait for, on a running
+    /// server or gateway.
+    Approvals(approvals::ApprovalsArgs),
 }
 
 /// Parses arguments and runs the command.
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Gateway(args) => gateway::run(&args),
+        Command::Approvals(args) => approvals::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -35,8 +35,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a call's credential is for: asked by the adapter (the gateway's upstream
@@ -472,31 +470,7 @@ fn narrow(action: &Action, needed: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Hex SHA-256 of `arguments` serialised with sorted object keys and no whitespace.
-pub fn arguments_sha256(arguments: &Value) -> String {
-    hex::encode(Sha256::digest(canonical(arguments).as_bytes()))
-}
-
-/// JSON text with object keys sorted at every level (independent of whether
-/// serde_json preserves insertion order in this build).
-fn canonical(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let ordered: BTreeMap<&String, Value> =
-                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
-                let mut out = serde_json::Map::new();
-                for (k, v) in ordered {
-                    out.insert(k.clone(), v);
-                }
-                Value::Object(out)
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
+pub use crate::model::arguments_sha256;
 
 fn unix_now() -> u64 {
     SystemTime::now()

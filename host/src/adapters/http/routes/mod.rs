@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per endpoint group.
 
+pub mod approvals;
 pub mod credentials;
 pub mod decide;
 pub mod health;
