@@ -2847,3 +2847,75 @@ fn a_step_up_completes_once_an_approver_approves_the_exact_call_and_allows_it_on
             .starts_with(&format!("allowed by approval `{a1}`"))
     );
 }
+
+#[test]
+fn at_2026_07_28_a_step_up_sends_the_client_to_the_approval_page_and_its_retry_runs_the_call() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const OPS: &str = "ops-approvers-token-for-the-elicitation-test";
+    let tables = format!(
+        "[approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
+    );
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    let headers = json!({
+        "x-arbiter-agent": "spiffe://example.org/agent/demo",
+        "x-arbiter-task": "task-elicit",
+        "x-arbiter-intent": "mcp-approval",
+    });
+    let api_base = format!("http://{}", gw.addr);
+    // The user follows the link, an approver approves there, the user accepts: the SDK
+    // retries the call on its own and it runs.
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()), "mode": "2026-07-28",
+               "elicitation": {"approve": {"api": api_base, "token": OPS, "approver": "alice"}},
+               "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}}]}),
+    );
+    assert_eq!(report["protocol_version"], "2026-07-28", "{report}");
+    let elicitations = report["elicitations"].as_array().unwrap();
+    assert_eq!(elicitations.len(), 1, "{report}");
+    assert_eq!(elicitations[0]["mode"], "url");
+    let url = elicitations[0]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:8480/console/approvals/apr-"),
+        "{url}"
+    );
+    assert!(
+        elicitations[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs approval"),
+        "{report}"
+    );
+    assert_eq!(elicitations[0]["approved"], 200, "{report}");
+    assert_eq!(step(&report, 0)["ok"], true, "{report}");
+    assert_eq!(
+        executed(&calls),
+        vec![json!({"tool": "delete_everything", "arguments": {"confirm": true}})],
+        "the upstream got the call without the gateway's requestState or inputResponses"
+    );
+
+    // A user who declines is not asked again: the call gets the step-up error.
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers), "mode": "2026-07-28",
+               "elicitation": {"action": "decline"},
+               "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": false}}]}),
+    );
+    assert_eq!(
+        report["elicitations"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    let declined = step(&report, 0);
+    assert_denied(declined, -31002, "is still pending");
+    assert_eq!(declined["error"]["data"]["approval"]["status"], "pending");
+    assert_eq!(executed(&calls).len(), 1);
+}

@@ -18,6 +18,14 @@ answer has one for the agent, in `x-arbiter-task-credential`). The answer is rep
     "open_task": {"url": "http://127.0.0.1:P/v1/tasks", "admin_token_env": "ARBITER_ADMIN_TOKEN"
                   | "admin_token": "...", "task": {"agents": [...], "intent": "..."}}
 
+"elicitation" (optional) registers an elicitation callback. Each elicitation it gets is
+reported in "elicitations" ({mode, url, message}). It answers with "action" (default
+"accept"), after, with "approve", POSTing the approval the URL names (its last path
+segment) to the gateway, as an approver would from the page:
+
+    "elicitation": {"action": "accept" | "decline" | "cancel",
+                    "approve": {"api": "http://127.0.0.1:P", "token": "...", "approver": "alice"}}
+
 legacy      -> streamable_http_client / stdio_client + ClientSession.initialize()
 auto, pin   -> mcp.Client(transport, mode=..., cache=None)
 
@@ -104,10 +112,38 @@ class NotificationCounter:
         await anyio.lowlevel.checkpoint()
 
 
+def elicitation_callback(doc: dict[str, Any], out: dict[str, Any]) -> Any:
+    """The callback "elicitation" asks for, or None."""
+    spec = doc.get("elicitation")
+    if spec is None:
+        return None
+    out.setdefault("elicitations", [])
+
+    async def on_elicit(context: Any, params: Any) -> Any:
+        seen = {"mode": getattr(params, "mode", None), "url": getattr(params, "url", None),
+                "message": getattr(params, "message", None)}
+        out["elicitations"].append(seen)
+        approve = spec.get("approve")
+        if approve and seen["url"]:
+            approval_id = seen["url"].rstrip("/").rsplit("/", 1)[-1]
+            async with httpx2.AsyncClient(timeout=30.0) as http:
+                response = await http.post(
+                    f"{approve['api']}/v1/approvals/{approval_id}/approve",
+                    json={"approver": approve["approver"]},
+                    headers={"authorization": f"Bearer {approve['token']}"},
+                )
+            seen["approved"] = response.status_code
+        return mcp_types.ElicitResult(action=spec.get("action", "accept"))
+
+    return on_elicit
+
+
 async def connect(
-    doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionIdRecorder, counter: NotificationCounter
+    doc: dict[str, Any], stack: AsyncExitStack, recorder: SessionIdRecorder, counter: NotificationCounter,
+    out: dict[str, Any],
 ) -> tuple[Any, str]:
     """Open the transport and the session on `stack`; return (client, negotiated version)."""
+    on_elicit = elicitation_callback(doc, out)
     transport = doc["transport"]
     mode = doc.get("mode", "legacy")
     timeout = float(doc.get("timeout", 30))
@@ -136,13 +172,15 @@ async def connect(
     if mode == "legacy":
         read, write = await stack.enter_async_context(make_transport())
         session = await stack.enter_async_context(
-            ClientSession(read, write, read_timeout_seconds=timeout, message_handler=counter)
+            ClientSession(read, write, read_timeout_seconds=timeout, message_handler=counter,
+                          elicitation_callback=on_elicit)
         )
         init = await session.initialize()
         return session, init.protocol_version
     # cache=None: Client caches tools/list by default, which would hide list filtering.
     client = await stack.enter_async_context(
-        Client(make_transport(), mode=mode, cache=None, read_timeout_seconds=timeout, message_handler=counter)
+        Client(make_transport(), mode=mode, cache=None, read_timeout_seconds=timeout, message_handler=counter,
+               elicitation_callback=on_elicit)
     )
     return client, client.protocol_version
 
@@ -236,7 +274,7 @@ async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
     # are bounded by read_timeout_seconds, the whole run by main()'s deadline.
     async with AsyncExitStack() as stack:
         try:
-            client, out["protocol_version"] = await connect(doc, stack, recorder, counter)
+            client, out["protocol_version"] = await connect(doc, stack, recorder, counter, out)
             out["session_id"] = recorder.session_id
         except Exception as e:  # noqa: BLE001 - every setup failure is reported
             out["fatal"] = error_json(e, doc)

@@ -275,7 +275,20 @@ pub fn stopped(
     decision: &Decision,
     upstream: &str,
     console_url: Option<&str>,
+    exchange: super::elicitation::Exchange,
 ) -> Value {
+    // A client that can be sent to the approval's page is sent there (2026-07-28).
+    if decision.effect == DecisionEffect::StepUp
+        && exchange.offers_elicitation()
+        && let (Some(base), Some(approval)) = (console_url, decision.approval.as_ref())
+        && let Some(asked) = super::elicitation::input_required(
+            id,
+            decision,
+            &format!("{base}/approvals/{}", approval.id),
+        )
+    {
+        return asked;
+    }
     let data = decision_data(decision, upstream, console_url);
     let (code, what) = match decision.effect {
         DecisionEffect::StepUp => (jsonrpc::STEP_UP_REQUIRED, "needs approval"),

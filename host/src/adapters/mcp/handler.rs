@@ -499,6 +499,7 @@ async fn tools_call(
     id: Value,
 ) -> Response {
     let upstream = route.config.name.as_str();
+    let exchange = super::elicitation::take_exchange(&mut message, revision);
     let (tool, arguments) = match call::target(&message) {
         Ok(target) => target,
         Err(problem) => {
@@ -583,6 +584,7 @@ async fn tools_call(
                 decision,
                 &upstream_name,
                 console_url.as_deref(),
+                exchange,
             ),
         ),
     };

@@ -25,6 +25,7 @@
 
 pub mod call;
 pub mod config;
+pub mod elicitation;
 pub mod handler;
 pub mod jsonrpc;
 pub mod relay;
