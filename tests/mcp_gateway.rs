@@ -2902,6 +2902,22 @@ fn at_2026_07_28_a_step_up_sends_the_client_to_the_approval_page_and_its_retry_r
         "the upstream got the call without the gateway's requestState or inputResponses"
     );
 
+    // The TypeScript SDK 2.x, pinned to 2026-07-28, does the same with its own driver.
+    let report = run_client(
+        Sdk::TsV2,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()), "mode": "2026-07-28",
+               "elicitation": {"approve": {"api": api_base, "token": OPS, "approver": "alice"}},
+               "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}}]}),
+    );
+    assert_eq!(report["elicitations"][0]["mode"], "url", "{report}");
+    assert_eq!(report["elicitations"][0]["approved"], 200, "{report}");
+    assert_eq!(step(&report, 0)["ok"], true, "{report}");
+    assert_eq!(
+        executed(&calls).len(),
+        2,
+        "one more call, after its own approval"
+    );
+
     // A user who declines is not asked again: the call gets the step-up error.
     let report = run_client(
         Sdk::Python,
@@ -2917,5 +2933,84 @@ fn at_2026_07_28_a_step_up_sends_the_client_to_the_approval_page_and_its_retry_r
     let declined = step(&report, 0);
     assert_denied(declined, -31002, "is still pending");
     assert_eq!(declined["error"]["data"]["approval"]["status"], "pending");
+    assert_eq!(executed(&calls).len(), 2);
+}
+
+#[test]
+fn at_2025_11_25_a_session_that_declared_url_elicitation_gets_the_url_elicitation_error_and_its_retry_runs()
+ {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const OPS: &str = "ops-approvers-token-for-the-url-error-test";
+    let tables = format!(
+        "[approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
+    );
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    let headers = json!({
+        "x-arbiter-agent": "spiffe://example.org/agent/demo",
+        "x-arbiter-task": "task-url-error",
+        "x-arbiter-intent": "mcp-approval",
+    });
+    let approve = json!({"api": format!("http://{}", gw.addr), "token": OPS, "approver": "alice"});
+    let delete = json!({"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true},
+                        "retry_after_url": true});
+    // The session declared URL elicitation (the SDK does once a callback is set).
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()), "mode": "legacy",
+               "elicitation": {"approve": approve}, "steps": [delete]}),
+    );
+    assert_eq!(report["protocol_version"], "2025-11-25", "{report}");
+    let called = step(&report, 0);
+    let required = &called["url_elicitation_required"];
+    let elicitation = &required["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{report}");
+    let id = elicitation["elicitationId"].as_str().unwrap();
+    assert!(id.starts_with("apr-"), "{report}");
+    assert_eq!(
+        elicitation["url"],
+        format!("http://127.0.0.1:8480/console/approvals/{id}")
+    );
+    assert_eq!(required["approved"], 200, "{report}");
+    assert_eq!(called["ok"], true, "the retry after approval ran: {report}");
     assert_eq!(executed(&calls).len(), 1);
+
+    // The TypeScript SDK 1.x raises its UrlElicitationRequiredError for the same answer.
+    let report = run_client(
+        Sdk::TsV1,
+        json!({"transport": http_transport(&gw.url("py"), headers.clone()),
+               "elicitation": {"approve": approve}, "steps": [delete]}),
+    );
+    let called = step(&report, 0);
+    assert_eq!(
+        called["url_elicitation_required"]["class"], "UrlElicitationRequiredError",
+        "{report}"
+    );
+    assert_eq!(
+        called["url_elicitation_required"]["approved"], 200,
+        "{report}"
+    );
+    assert_eq!(called["ok"], true, "{report}");
+    assert_eq!(executed(&calls).len(), 2);
+
+    // A session that did not declare it gets the plain step-up error.
+    let report = run_client(
+        Sdk::Python,
+        json!({"transport": http_transport(&gw.url("py"), headers), "mode": "legacy",
+               "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": false}}]}),
+    );
+    let plain = step(&report, 0);
+    assert_denied(plain, -31002, "was asked for");
+    assert!(
+        plain["error"]["data"]["approval"]["page"].is_string(),
+        "{plain}"
+    );
+    assert_eq!(executed(&calls).len(), 2);
 }

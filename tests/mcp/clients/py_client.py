@@ -201,12 +201,36 @@ async def run_step(
             events.append({"progress": progress, "total": total, "message": message})
 
         want_progress = bool(step.get("progress"))
-        try:
-            res = await client.call_tool(
+
+        async def call() -> Any:
+            return await client.call_tool(
                 step["name"],
                 step.get("arguments") or {},
                 progress_callback=on_progress if want_progress else None,
             )
+
+        try:
+            try:
+                res = await call()
+            except MCPError as e:
+                # 2025-11-25: URL elicitation required. With "retry_after_url", do what a
+                # client does: send the user to the URL (here: approve there, as
+                # "elicitation.approve" says), then make the same call again.
+                if e.code != -32042 or not step.get("retry_after_url"):
+                    raise
+                elicitations = (e.data or {}).get("elicitations") or []
+                rec["url_elicitation_required"] = {"message": e.message, "elicitations": elicitations}
+                approve = (doc_of(client) or {}).get("elicitation", {}).get("approve")
+                if approve and elicitations:
+                    approval_id = elicitations[0]["url"].rstrip("/").rsplit("/", 1)[-1]
+                    async with httpx2.AsyncClient(timeout=30.0) as http:
+                        response = await http.post(
+                            f"{approve['api']}/v1/approvals/{approval_id}/approve",
+                            json={"approver": approve["approver"]},
+                            headers={"authorization": f"Bearer {approve['token']}"},
+                        )
+                    rec["url_elicitation_required"]["approved"] = response.status_code
+                res = await call()
             rec["result"] = dump(res)
         finally:
             if want_progress:
@@ -260,7 +284,16 @@ async def open_task(doc: dict[str, Any], out: dict[str, Any]) -> None:
         headers["x-arbiter-task-credential"] = credential
 
 
+DOC: dict[str, Any] = {}
+
+
+def doc_of(_client: Any) -> dict[str, Any]:
+    """The input document (one per process)."""
+    return DOC
+
+
 async def run(doc: dict[str, Any], out: dict[str, Any]) -> int:
+    DOC.update(doc)
     if "open_task" in doc:
         try:
             await open_task(doc, out)

@@ -11,6 +11,12 @@
 //    "steps": [{"op": "list_tools"}, {"op": "call_tool", "name": ..., "arguments": {...}, "progress": true},
 //              {"op": "ping"}, {"op": "terminate_session"},
 //              {"op": "listen"}, {"op": "wait_list_changed", "count": 1, "timeout": 5}]}
+//    "elicitation": {"action": "accept", "approve": {"api": "http://127.0.0.1:P", "token": "...", "approver": "..."}}
+//
+// With "elicitation" the client declares URL elicitation. v2 answers `elicitation/create`
+// (a 2026-07-28 input-required result): it approves the approval the URL names, as an
+// approver on that page would, then answers "action". A call_tool step with
+// "retry_after_url" does the same for a 2025-11-25 -32042 error and calls again.
 //
 // Every notifications/tools/list_changed the client receives is counted in the output's
 // top-level "list_changed_events".
@@ -44,6 +50,19 @@ function waitListChanged(count, timeoutMs) {
     });
 }
 let finished = false;
+
+/** Approves the approval `url` names (its last path segment), as "elicitation.approve" says. */
+async function approveAt(doc, url) {
+    const approve = doc.elicitation?.approve;
+    if (!approve || !url) return null;
+    const id = url.replace(/\/+$/, '').split('/').pop();
+    const response = await fetch(`${approve.api}/v1/approvals/${id}/approve`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${approve.token}` },
+        body: JSON.stringify({ approver: approve.approver }),
+    });
+    return response.status;
+}
 
 function finish(code) {
     if (finished) return;
@@ -146,11 +165,21 @@ async function main() {
         }
 
         const info = { name: `arbiter-test-ts-${doc.sdk}`, version: '1.0.0' };
+        const capabilities = doc.elicitation ? { elicitation: { form: {}, url: {} } } : {};
         if (doc.sdk === 'v1') {
-            client = new sdk.Client(info, { capabilities: {} });
+            client = new sdk.Client(info, { capabilities });
         } else {
             const mode = doc.mode === 'legacy' || doc.mode === 'auto' ? doc.mode : { pin: doc.mode };
-            client = new sdk.Client(info, { capabilities: {}, versionNegotiation: { mode } });
+            client = new sdk.Client(info, { capabilities, versionNegotiation: { mode } });
+            if (doc.elicitation) {
+                out.elicitations = [];
+                client.setRequestHandler('elicitation/create', async (request) => {
+                    const seen = { mode: request.params.mode, url: request.params.url, message: request.params.message };
+                    out.elicitations.push(seen);
+                    seen.approved = await approveAt(doc, request.params.url);
+                    return { action: doc.elicitation.action ?? 'accept' };
+                });
+            }
         }
         // Count list_changed (before connect, so none is missed). v1 keys handlers by zod
         // schema, v2 by method name. On a 2026-07-28 connection these notifications arrive
@@ -197,7 +226,18 @@ async function main() {
                     }
                     const params = { name: step.name, arguments: step.arguments ?? {} };
                     // v1: callTool(params, resultSchema?, options?); v2: callTool(params, options?).
-                    const res = doc.sdk === 'v1' ? await client.callTool(params, undefined, opts) : await client.callTool(params, opts);
+                    const call = () => (doc.sdk === 'v1' ? client.callTool(params, undefined, opts) : client.callTool(params, opts));
+                    let res;
+                    try {
+                        res = await call();
+                    } catch (e) {
+                        // 2025-11-25: URL elicitation required (UrlElicitationRequiredError in both SDKs).
+                        if (e?.code !== -32042 || !step.retry_after_url) throw e;
+                        const elicitations = e.elicitations ?? e.data?.elicitations ?? [];
+                        rec.url_elicitation_required = { class: e.constructor?.name, message: e.message, elicitations };
+                        rec.url_elicitation_required.approved = await approveAt(doc, elicitations[0]?.url);
+                        res = await call();
+                    }
                     rec.result = res;
                     break;
                 }

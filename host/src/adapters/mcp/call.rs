@@ -277,19 +277,23 @@ pub fn stopped(
     console_url: Option<&str>,
     exchange: super::elicitation::Exchange,
 ) -> Value {
-    // A client that can be sent to the approval's page is sent there (2026-07-28).
+    let data = decision_data(decision, upstream, console_url);
+    // A client that can be sent to the approval's page is sent there, the way its
+    // revision does it.
     if decision.effect == DecisionEffect::StepUp
         && exchange.offers_elicitation()
         && let (Some(base), Some(approval)) = (console_url, decision.approval.as_ref())
-        && let Some(asked) = super::elicitation::input_required(
-            id,
-            decision,
-            &format!("{base}/approvals/{}", approval.id),
-        )
     {
-        return asked;
+        let page = format!("{base}/approvals/{}", approval.id);
+        let asked = if exchange.modern {
+            super::elicitation::input_required(id, decision, &page)
+        } else {
+            super::elicitation::url_elicitation_required(id, decision, &page, data.clone())
+        };
+        if let Some(asked) = asked {
+            return asked;
+        }
     }
-    let data = decision_data(decision, upstream, console_url);
     let (code, what) = match decision.effect {
         DecisionEffect::StepUp => (jsonrpc::STEP_UP_REQUIRED, "needs approval"),
         _ => (jsonrpc::DENIED, "denied"),

@@ -1,6 +1,12 @@
-//! Asking the user for an approval the protocol's own way (2026-07-28).
+//! Asking the user for an approval the protocol's own way.
 //!
-//! A step-up through the gateway waits for an approval. A 2026-07-28 client that
+//! **2025-11-25.** A session whose client declared URL elicitation at `initialize`
+//! ([`declares_url_elicitation`], remembered by [`super::url_sessions`]) gets the
+//! URL-elicitation-required error (`-32042`) for a step-up: one URL elicitation whose
+//! `elicitationId` is the approval id and whose URL is its console page. The client
+//! retries the call once the user has been there.
+//!
+//! **2026-07-28.** A step-up through the gateway waits for an approval. A client that
 //! declares URL elicitation (`params._meta["io.modelcontextprotocol/clientCapabilities"]
 //! .elicitation.url`) gets the revision's **input-required result** for the call: one
 //! `elicitation/create` in URL mode, pointing at the console page of the approval, under
@@ -32,10 +38,14 @@ const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// What a `tools/call` says about the approval exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Exchange {
-    /// The client can be sent to a URL (2026-07-28, URL elicitation declared).
+    /// The client can be sent to a URL: at 2026-07-28, URL elicitation is declared in
+    /// the request; at 2025-11-25, it was declared at the session's `initialize`.
     pub accepts_url: bool,
     /// The client answered the gateway's last elicitation with `decline` or `cancel`.
     pub declined: bool,
+    /// The request is 2026-07-28 (input-required result) rather than 2025-11-25 (the
+    /// URL-elicitation-required error).
+    pub modern: bool,
 }
 
 impl Exchange {
@@ -45,19 +55,36 @@ impl Exchange {
     }
 }
 
+/// The revision whose sessions may be sent to a URL with [`url_elicitation_required`].
+pub const URL_ELICITATION_REVISION: &str = "2025-11-25";
+/// The 2025-11-25 error code: URL elicitation required.
+pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+
+/// Whether an `initialize` request declares URL elicitation.
+pub fn declares_url_elicitation(initialize: &Value) -> bool {
+    initialize
+        .pointer("/params/capabilities/elicitation/url")
+        .is_some()
+}
+
 /// Reads the exchange of a `tools/call` and takes the gateway's part of it out of the
-/// message (so the upstream gets the call as the agent first made it).
-pub fn take_exchange(message: &mut Value, revision: Revision) -> Exchange {
+/// message (so the upstream gets the call as the agent first made it). `session_accepts`
+/// says whether the handshake session declared URL elicitation at `initialize`.
+pub fn take_exchange(message: &mut Value, revision: Revision, session_accepts: bool) -> Exchange {
+    let modern = revision == Revision::Modern;
     let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
         return Exchange::default();
     };
-    let accepts_url = revision == Revision::Modern
-        && params
+    let accepts_url = if modern {
+        params
             .get("_meta")
             .and_then(|m| m.get(CLIENT_CAPABILITIES))
             .and_then(|c| c.get("elicitation"))
             .and_then(|e| e.get("url"))
-            .is_some();
+            .is_some()
+    } else {
+        session_accepts && revision == Revision::Handshake(URL_ELICITATION_REVISION)
+    };
     let ours = params
         .get("requestState")
         .and_then(Value::as_str)
@@ -66,6 +93,7 @@ pub fn take_exchange(message: &mut Value, revision: Revision) -> Exchange {
         return Exchange {
             accepts_url,
             declined: false,
+            modern,
         };
     }
     params.remove("requestState");
@@ -86,14 +114,12 @@ pub fn take_exchange(message: &mut Value, revision: Revision) -> Exchange {
     Exchange {
         accepts_url,
         declined,
+        modern,
     }
 }
 
-/// The input-required result of a step-up waiting for approval `decision.approval`,
-/// whose console page is `page`.
-pub fn input_required(id: &Value, decision: &Decision, page: &str) -> Option<Value> {
-    let approval = decision.approval.as_ref()?;
-    let message = format!(
+fn prompt(decision: &Decision, approval: &crate::model::ApprovalRef) -> String {
+    format!(
         "Arbiter: this tool call needs approval {} ({}). Open the page to see it; an approver of {} decides.",
         approval.id,
         decision.reason,
@@ -102,7 +128,40 @@ pub fn input_required(id: &Value, decision: &Decision, page: &str) -> Option<Val
         } else {
             approval.groups.join(", ")
         }
-    );
+    )
+}
+
+/// The 2025-11-25 answer: the URL-elicitation-required error, whose `data` also has
+/// what the plain step-up error carries (`data`, the decision's fields). The
+/// `elicitationId` is the approval id. The client retries the call itself once the user
+/// has been to the page.
+pub fn url_elicitation_required(
+    id: &Value,
+    decision: &Decision,
+    page: &str,
+    mut data: Value,
+) -> Option<Value> {
+    let approval = decision.approval.as_ref()?;
+    let message = prompt(decision, approval);
+    if let Some(object) = data.as_object_mut() {
+        object.insert(
+            "elicitations".to_owned(),
+            json!([{"mode": "url", "elicitationId": approval.id, "url": page, "message": message}]),
+        );
+    }
+    Some(super::jsonrpc::error(
+        Some(id),
+        URL_ELICITATION_REQUIRED,
+        &format!("Arbiter: tool call needs approval: {}", decision.reason),
+        Some(data),
+    ))
+}
+
+/// The input-required result of a step-up waiting for approval `decision.approval`,
+/// whose console page is `page`.
+pub fn input_required(id: &Value, decision: &Decision, page: &str) -> Option<Value> {
+    let approval = decision.approval.as_ref()?;
+    let message = prompt(decision, approval);
     Some(json!({
         "jsonrpc": "2.0",
         "id": id,
@@ -130,12 +189,13 @@ mod tests {
             "_meta": {CLIENT_CAPABILITIES: {"elicitation": {"url": {}}}},
             "inputResponses": {APPROVAL_INPUT: {"action": "accept"}},
             "requestState": "arbiter-approval:apr-1"}});
-        let exchange = take_exchange(&mut retry, Revision::Modern);
+        let exchange = take_exchange(&mut retry, Revision::Modern, false);
         assert_eq!(
             exchange,
             Exchange {
                 accepts_url: true,
-                declined: false
+                declined: false,
+                modern: true,
             }
         );
         assert!(retry["params"].get("requestState").is_none());
@@ -144,7 +204,7 @@ mod tests {
         let mut declined = json!({"params": {
             "inputResponses": {APPROVAL_INPUT: {"action": "decline"}, "theirs": {"action": "accept"}},
             "requestState": "arbiter-approval:apr-1"}});
-        let exchange = take_exchange(&mut declined, Revision::Handshake("2025-11-25"));
+        let exchange = take_exchange(&mut declined, Revision::Handshake("2025-11-25"), false);
         assert!(exchange.declined && !exchange.accepts_url);
         assert_eq!(
             declined["params"]["inputResponses"],
@@ -154,7 +214,11 @@ mod tests {
         let mut upstreams =
             json!({"params": {"inputResponses": {"x": {}}, "requestState": "opaque"}});
         let before = upstreams.clone();
-        take_exchange(&mut upstreams, Revision::Modern);
+        take_exchange(&mut upstreams, Revision::Modern, false);
+        // A 2025-11-25 session accepts what its `initialize` declared.
+        let mut call = json!({"params": {"name": "x"}});
+        assert!(take_exchange(&mut call, Revision::Handshake("2025-11-25"), true).accepts_url);
+        assert!(!take_exchange(&mut call, Revision::Handshake("2025-06-18"), true).accepts_url);
         assert_eq!(upstreams, before);
     }
 }

@@ -328,6 +328,22 @@ async fn post(
             )
             .await
         }
+        Kind::Request { method, .. } if method == "initialize" => {
+            let url_elicitation = super::elicitation::declares_url_elicitation(&message);
+            let response = forward(
+                gateway, route, &headers, revision, message, &kind, body, None, None,
+            )
+            .await;
+            if url_elicitation
+                && let Some(session) = response
+                    .headers()
+                    .get(revision::SESSION_ID)
+                    .and_then(|v| v.to_str().ok())
+            {
+                gateway.url_sessions.remember(&route.config.name, session);
+            }
+            response
+        }
         _ => {
             forward(
                 gateway, route, &headers, revision, message, &kind, body, None, None,
@@ -499,7 +515,11 @@ async fn tools_call(
     id: Value,
 ) -> Response {
     let upstream = route.config.name.as_str();
-    let exchange = super::elicitation::take_exchange(&mut message, revision);
+    let session_accepts = headers
+        .get(revision::SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|session| gateway.url_sessions.accepts(upstream, session));
+    let exchange = super::elicitation::take_exchange(&mut message, revision, session_accepts);
     let (tool, arguments) = match call::target(&message) {
         Ok(target) => target,
         Err(problem) => {

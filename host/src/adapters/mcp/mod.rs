@@ -33,6 +33,7 @@ pub mod revision;
 pub mod sse;
 pub mod tools_list;
 pub mod upstream;
+pub mod url_sessions;
 
 use crate::Arbiter;
 use crate::adapters::http::{AppState, ServerSettings};
@@ -71,6 +72,8 @@ pub struct Gateway {
     routes: HashMap<String, Route>,
     /// Set when the gateway stops: open streams end.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Handshake sessions whose client declared URL elicitation.
+    url_sessions: url_sessions::UrlElicitationSessions,
 }
 
 impl Gateway {
@@ -119,6 +122,7 @@ impl Gateway {
             config: Arc::new(config),
             routes,
             stopping,
+            url_sessions: url_sessions::UrlElicitationSessions::default(),
         });
         gateway.start_reapers();
         Ok(gateway)
