@@ -3014,3 +3014,246 @@ fn at_2025_11_25_a_session_that_declared_url_elicitation_gets_the_url_elicitatio
     );
     assert_eq!(executed(&calls).len(), 2);
 }
+
+/// A console request: `(status, headers, body)`, redirects not followed.
+fn console(
+    gw: &Gateway,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://{}{path}", gw.addr);
+    let mut request = if method == "GET" {
+        client.get(url)
+    } else {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| {
+                let enc = |s: &str| -> String {
+                    s.bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                                char::from(b).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect()
+                };
+                format!("{}={}", enc(k), enc(v))
+            })
+            .collect();
+        client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+    };
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    gw.runtime.as_ref().unwrap().block_on(async {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    })
+}
+
+#[test]
+fn the_console_shows_nothing_without_a_login_and_an_approver_approves_a_step_up_there() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const ADMIN: &str = "admin-token-for-the-console-test";
+    const OPS: &str = "ops-approvers-token-for-the-console-test";
+    let tables = format!(
+        "[server]\nadmin_token = \"{ADMIN}\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
+    );
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    // Nothing without a login: pages redirect to the form, data answers 401.
+    for path in [
+        "/console",
+        "/console/decisions",
+        "/console/policy",
+        "/console/tasks",
+        "/console/approvals/apr-x",
+    ] {
+        let (status, headers, _) = console(&gw, "GET", path, None, &[]);
+        assert_eq!(status, 303, "{path}");
+        assert_eq!(headers["location"], "/console/login", "{path}");
+    }
+    let (status, _, _) = console(&gw, "GET", "/console/approvals.json", None, &[]);
+    assert_eq!(status, 401);
+    let (status, headers, page) = console(&gw, "GET", "/console/login", None, &[]);
+    assert_eq!(status, 200);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(page.contains("Log in") && !page.contains("apr-"), "{page}");
+    let (status, _, page) = console(
+        &gw,
+        "POST",
+        "/console/login",
+        None,
+        &[("token", "wrong"), ("approver", "x")],
+    );
+    assert_eq!(status, 401, "{page}");
+    let (status, _, page) = console(
+        &gw,
+        "POST",
+        "/console/login",
+        None,
+        &[("token", OPS), ("approver", "")],
+    );
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("say who you are"), "{page}");
+    let login = |token: &str, name: &str| -> String {
+        let (status, headers, _) = console(
+            &gw,
+            "POST",
+            "/console/login",
+            None,
+            &[("token", token), ("approver", name)],
+        );
+        assert_eq!(status, 303);
+        let set = headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            set.contains("HttpOnly")
+                && set.contains("SameSite=Strict")
+                && set.contains("Path=/console"),
+            "{set}"
+        );
+        set.split(';').next().unwrap().to_owned()
+    };
+    let alice = login(OPS, "alice");
+
+    // A step-up through the gateway is on the approvals page.
+    let headers = json!({"x-arbiter-agent": "spiffe://example.org/agent/demo",
+                         "x-arbiter-task": "task-console", "x-arbiter-intent": "mcp-approval"});
+    let call = json!({"transport": http_transport(&gw.url("py"), headers), "mode": "legacy",
+                      "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}}]});
+    let report = run_client(Sdk::Python, call.clone());
+    let id = step(&report, 0)["error"]["data"]["approval"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, page) = console(&gw, "GET", "/console", Some(&alice), &[]);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&id) && page.contains("py/delete_everything"),
+        "{page}"
+    );
+    let (status, _, page) = console(
+        &gw,
+        "GET",
+        &format!("/console/approvals/{id}"),
+        Some(&alice),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("mcp-approval") && page.contains("confirm"),
+        "{page}"
+    );
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    // A form without the session's CSRF token is refused; the admin reads but cannot answer.
+    let approve_path = format!("/console/approvals/{id}/approve");
+    let (status, _, _) = console(
+        &gw,
+        "POST",
+        &approve_path,
+        Some(&alice),
+        &[("csrf", "forged")],
+    );
+    assert_eq!(status, 403);
+    let admin = login(ADMIN, "");
+    let (status, _, page) = console(
+        &gw,
+        "GET",
+        &format!("/console/approvals/{id}"),
+        Some(&admin),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("id=\"approve\"") && page.contains("does not answer"),
+        "{page}"
+    );
+    let admin_csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = console(
+        &gw,
+        "POST",
+        &approve_path,
+        Some(&admin),
+        &[("csrf", &admin_csrf)],
+    );
+    assert_eq!(status, 403);
+    assert!(executed(&calls).is_empty());
+
+    let (status, _, page) = console(
+        &gw,
+        "POST",
+        &approve_path,
+        Some(&alice),
+        &[("csrf", &csrf), ("note", "looks right")],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Approved.") && page.contains("looks right"),
+        "{page}"
+    );
+    let report = run_client(Sdk::Python, call);
+    assert_eq!(step(&report, 0)["ok"], true, "{report}");
+    assert_eq!(executed(&calls).len(), 1);
+
+    // Decisions, policy set and tasks, as an operator sees them.
+    let (_, _, page) = console(
+        &gw,
+        "GET",
+        "/console/decisions?effect=allow",
+        Some(&admin),
+        &[],
+    );
+    assert!(
+        page.contains("allowed by approval") && page.contains("sha256:"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("status status-step-up"),
+        "filtered to allows: {page}"
+    );
+    let (_, _, page) = console(&gw, "GET", "/console/policy", Some(&admin), &[]);
+    assert!(
+        page.contains("generation 1") && page.contains("intent") && page.contains("0.1.0"),
+        "{page}"
+    );
+    let (_, _, page) = console(&gw, "GET", "/console/tasks", Some(&admin), &[]);
+    assert!(
+        page.contains("task-console") && page.contains("py/delete_everything"),
+        "{page}"
+    );
+}

@@ -282,6 +282,16 @@ impl Arbiter {
         self.pipeline.task_history(task_id)
     }
 
+    /// The task's sticky labels, and why it no longer runs (`has ended`, `is
+    /// quarantined: …`), or `None` while it runs.
+    pub fn task_standing(
+        &self,
+        task_id: &str,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let deadline = Instant::now() + self.pipeline.store_timeout();
+        self.pipeline.tasks().standing(task_id, deadline)
+    }
+
     /// Every approval held (pending, decided, used until it expires), newest first.
     pub fn approvals(&self) -> Result<Vec<Approval>, StoreError> {
         let deadline = Instant::now() + self.pipeline.store_timeout();

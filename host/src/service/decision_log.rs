@@ -155,7 +155,15 @@ pub struct DecisionLog {
     healthy: Arc<AtomicBool>,
     metrics: Metrics,
     redaction: Redaction,
+    recent: RecentLines,
 }
+
+/// How many recent log lines the operator console can show.
+pub const RECENT_DECISIONS: usize = 256;
+
+/// The last [`RECENT_DECISIONS`] lines, as written (so redacted exactly as the log is).
+/// The writer thread keeps them; they are parsed only when someone looks.
+type RecentLines = Arc<std::sync::Mutex<std::collections::VecDeque<Box<str>>>>;
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -196,7 +204,9 @@ impl DecisionLog {
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(config.buffer.max(1));
         let healthy = Arc::new(AtomicBool::new(true));
+        let recent = RecentLines::default();
         let worker = Writer {
+            recent: Arc::clone(&recent),
             sink: writer,
             redaction: config.redaction.clone(),
             metrics: metrics.clone(),
@@ -212,7 +222,18 @@ impl DecisionLog {
             healthy,
             metrics,
             redaction: config.redaction.clone(),
+            recent,
         })
+    }
+
+    /// The most recent decisions, newest first, as the log wrote them.
+    pub fn recent(&self) -> Vec<Value> {
+        let lines = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        lines
+            .iter()
+            .rev()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     /// `arguments` as this log would show them, with the vocabulary of `set`: what an
@@ -422,6 +443,7 @@ pub fn encode(
 }
 
 struct Writer {
+    recent: RecentLines,
     sink: Box<dyn Write + Send>,
     redaction: Redaction,
     metrics: Metrics,
@@ -469,6 +491,18 @@ impl Writer {
         }
     }
 
+    /// Keeps `line` (one JSON line and its newline) for the console.
+    fn remember(&self, line: &[u8]) {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return;
+        };
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= RECENT_DECISIONS {
+            recent.pop_front();
+        }
+        recent.push_back(text.trim_end().into());
+    }
+
     fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         let mut buffer = Vec::with_capacity(64 * 1024);
         while let Some(first) = rx.blocking_recv() {
@@ -491,6 +525,7 @@ impl Writer {
                             Ok(()) => {
                                 records += 1;
                                 acks.push(ack);
+                                self.remember(buffer.get(mark..).unwrap_or_default());
                             }
                             Err(e) => {
                                 // Drop the partial line so the batch stays valid JSON lines.

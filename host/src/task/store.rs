@@ -104,6 +104,14 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// The task's recorded entries, oldest first.
     fn entries(&self, task: &str, deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError>;
 
+    /// The task as an operator sees it: its sticky labels and whether it has ended or is
+    /// quarantined (`None` while it runs).
+    fn standing(
+        &self,
+        task: &str,
+        deadline: Instant,
+    ) -> Result<(Vec<String>, Option<String>), StoreError>;
+
     /// Asks for an approval, or returns the one already waiting for the same call
     /// ([`ApprovalBook::request`]).
     fn request_approval(
@@ -281,6 +289,15 @@ impl TaskStore for MemoryTaskStore {
 
     fn entries(&self, task: &str, _deadline: Instant) -> Result<Vec<HistoryEntry>, StoreError> {
         Ok(self.history.entries(task))
+    }
+
+    fn standing(
+        &self,
+        task: &str,
+        _deadline: Instant,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let labels = self.history.snapshot(task).labels.to_vec();
+        Ok((labels, self.history.closed(task)))
     }
 
     fn request_approval(

@@ -11,6 +11,7 @@
 //! [`DecisionService`], which owns the log, metrics and fail-closed.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 mod routes;
 pub mod traceparent;
@@ -104,6 +105,8 @@ struct Shared {
     /// the first policy set has loaded.
     service: DecisionService,
     settings: ServerSettings,
+    /// Operator console logins.
+    console: console::session::Sessions,
     draining: AtomicBool,
     /// Watches the policy files and hot-swaps the set (kept alive for the server's life).
     #[cfg(feature = "watch")]
@@ -122,6 +125,7 @@ impl AppState {
             inner: Arc::new(Shared {
                 service,
                 settings,
+                console: console::session::Sessions::default(),
                 draining: AtomicBool::new(false),
                 #[cfg(feature = "watch")]
                 watcher: OnceLock::new(),
@@ -180,6 +184,11 @@ impl AppState {
         self.inner.draining.store(true, Ordering::Relaxed);
     }
 
+    /// The console's sessions.
+    pub fn console_sessions(&self) -> &console::session::Sessions {
+        &self.inner.console
+    }
+
     /// Whether shutdown has begun.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Relaxed)
@@ -228,6 +237,7 @@ pub fn router(state: AppState) -> Router {
         .merge(client)
         .merge(admin)
         .merge(open)
+        .merge(console::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings().max_body_bytes))
