@@ -3214,14 +3214,21 @@ fn the_console_shows_nothing_without_a_login_and_an_approver_approves_a_step_up_
     assert_eq!(status, 403);
     assert!(executed(&calls).is_empty());
 
-    let (status, _, page) = console(
+    let (status, headers, _) = console(
         &gw,
         "POST",
         &approve_path,
         Some(&alice),
         &[("csrf", &csrf), ("note", "looks right")],
     );
-    assert_eq!(status, 200, "{page}");
+    // Post/redirect/get: a reload of the page never answers again.
+    assert_eq!(status, 303);
+    let location = headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("/console/approvals/{id}?notice=Approved")),
+        "{location}"
+    );
+    let (_, _, page) = console(&gw, "GET", &location, Some(&alice), &[]);
     assert!(
         page.contains("Approved.") && page.contains("looks right"),
         "{page}"
@@ -3256,4 +3263,117 @@ fn the_console_shows_nothing_without_a_login_and_an_approver_approves_a_step_up_
         page.contains("task-console") && page.contains("py/delete_everything"),
         "{page}"
     );
+}
+
+#[test]
+fn in_a_real_chromium_an_approver_logs_in_approves_a_gateway_step_up_and_the_pages_update() {
+    let scratch = tempfile::tempdir().unwrap();
+    let calls = scratch.path().join("calls.jsonl");
+    let py = py_http_server(&calls);
+    const OPS: &str = "ops-approvers-token-for-the-browser-test";
+    let port = free_port();
+    let tables = format!(
+        "[approvals]\nconsole_url = \"http://127.0.0.1:{port}/console\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
+    );
+    let gw = gateway_at(
+        port,
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch.path(),
+        "",
+        &tables,
+    );
+    let headers = json!({"x-arbiter-agent": "spiffe://example.org/agent/demo",
+                         "x-arbiter-task": "task-browser", "x-arbiter-intent": "mcp-approval"});
+    let call = json!({"transport": http_transport(&gw.url("py"), headers), "mode": "legacy",
+                      "steps": [{"op": "call_tool", "name": "delete_everything", "arguments": {"confirm": true}}]});
+    let report = run_client(Sdk::Python, call.clone());
+    let approval = &step(&report, 0)["error"]["data"]["approval"];
+    let id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        approval["page"],
+        format!("http://127.0.0.1:{port}/console/approvals/{id}")
+    );
+
+    node_modules();
+    let screenshots = root().join("target/console-screenshots");
+    let mut browser = Command::new("node")
+        .arg(root().join("tests/console/approve_in_browser.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs tests/console/approve_in_browser.mjs");
+    browser
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            json!({"base": format!("http://127.0.0.1:{port}"), "token": OPS, "approver": "alice",
+                   "approval": id, "screenshots": screenshots, "chromium": "/usr/bin/chromium"})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<Value>();
+    let stdout = browser.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(value) = serde_json::from_str(&line) {
+                let _ = tx.send(value);
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("the browser script answers within 120 s")
+    };
+    let approved = next();
+    assert_eq!(approved["approved"], true, "{approved}");
+    assert!(executed(&calls).is_empty(), "nothing ran before the retry");
+    // The agent retries the identical call: allowed, once.
+    let report = run_client(Sdk::Python, call);
+    assert_eq!(step(&report, 0)["ok"], true, "{report}");
+    assert_eq!(executed(&calls).len(), 1);
+    let done = next();
+    let _ = browser.wait();
+    assert_eq!(done["done"], true, "{done}");
+    assert_eq!(done["login_redirected"], true, "{done}");
+    assert_eq!(done["pending_seen"], true, "{done}");
+    assert!(
+        done["arguments_shown"]
+            .as_str()
+            .unwrap()
+            .contains("confirm"),
+        "{done}"
+    );
+    assert!(
+        done["status_after_approve"]
+            .as_str()
+            .unwrap()
+            .contains("approved"),
+        "{done}"
+    );
+    assert_eq!(done["list_updated"], true, "{done}");
+    assert_eq!(
+        done["consumed_shown"], true,
+        "the approval page showed the use: {done}"
+    );
+    let messages = done["console_messages"].as_array().unwrap();
+    assert!(
+        !messages.iter().any(|m| {
+            let m = m.as_str().unwrap_or("");
+            m.contains("Content Security Policy") || m.starts_with("pageerror")
+        }),
+        "no script error or CSP violation: {messages:?}"
+    );
+    for shot in done["screenshots"].as_array().unwrap() {
+        let path = PathBuf::from(shot.as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000,
+            "{}",
+            path.display()
+        );
+    }
 }

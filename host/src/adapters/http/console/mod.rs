@@ -325,17 +325,35 @@ fn one(
     }
 }
 
+/// The approval page's query: the notice of the answer just given (post/redirect/get,
+/// so that a reload never sends the answer again).
+#[derive(Debug, Default, Deserialize)]
+struct Notice {
+    #[serde(default)]
+    notice: String,
+}
+
 async fn approval(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    notice: Result<Query<Notice>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let session = match require(&state, &headers) {
         Ok(s) => s,
         Err(r) => return *r,
     };
+    let notice = notice.map(|Query(n)| n.notice).unwrap_or_default();
+    let notice: String = notice.chars().take(300).collect();
     match one(&state, &session, &id) {
-        Ok((_, shown)) => html(StatusCode::OK, pages::approval(&session, &shown, None)),
+        Ok((_, shown)) => html(
+            StatusCode::OK,
+            pages::approval(
+                &session,
+                &shown,
+                (!notice.is_empty()).then_some(notice.as_str()),
+            ),
+        ),
         Err(r) => *r,
     }
 }
@@ -444,13 +462,11 @@ fn answer(
         }
         Err(e) => format!("Not recorded: {e}"),
     };
-    match one(&state, &session, &id) {
-        Ok((_, shown)) => html(
-            StatusCode::OK,
-            pages::approval(&session, &shown, Some(&notice)),
-        ),
-        Err(r) => *r,
-    }
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("notice", &notice)
+        .finish();
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    Redirect::to(&format!("/console/approvals/{id}?{query}")).into_response()
 }
 
 /// The decisions page's filters.
