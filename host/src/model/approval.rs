@@ -31,6 +31,11 @@ pub struct ApprovalBinding {
     pub tool: String,
     /// Hex SHA-256 of the canonicalised arguments.
     pub arguments_sha256: String,
+    /// Hex SHA-256 of the canonicalised rest of the action (the task's fields, the
+    /// delegation, the credential, the resource and the environment; not the request id
+    /// or the time): an approval on behalf of one principal, for one resource, is not
+    /// one for another.
+    pub context_sha256: String,
     /// The policy-set generation that asked for the approval.
     pub generation: u64,
 }
@@ -45,9 +50,27 @@ impl ApprovalBinding {
             server: action.tool.server.clone(),
             tool: action.tool.name.clone(),
             arguments_sha256: super::arguments_sha256(&action.arguments),
+            context_sha256: context_sha256(action),
             generation,
         }
     }
+}
+
+/// The hash of everything in `action` that the other binding fields do not cover.
+fn context_sha256(action: &Action) -> String {
+    let mut context = serde_json::to_value(action).unwrap_or(Value::Null);
+    if let Some(fields) = context.as_object_mut() {
+        for covered in ["request_id", "time", "arguments", "agent", "tool"] {
+            fields.remove(covered);
+        }
+        // The task's id is bound on its own, and its start is when the gateway first
+        // saw it (it may differ between an asserted task's calls); its intent, expiry
+        // and labels are part of the context.
+        if let Some(task) = fields.get_mut("task").and_then(Value::as_object_mut) {
+            task.remove("started_at");
+        }
+    }
+    super::arguments_sha256(&context)
 }
 
 /// Where an approval stands.
@@ -234,6 +257,24 @@ pub enum ApprovalRefusal {
         needs: Vec<String>,
         /// The approver's groups.
         has: Vec<String>,
+    },
+    /// The approver is the agent the approval is for.
+    #[error("`{approver}` may not answer approval `{id}`: it is the agent whose call it is")]
+    OwnCall {
+        /// The approval.
+        id: String,
+        /// The approver.
+        approver: String,
+    },
+    /// The agent has as many approvals waiting as it may.
+    #[error(
+        "agent `{agent}` has {bound} approvals waiting: no new one until some are answered or expire"
+    )]
+    AgentFull {
+        /// The agent.
+        agent: String,
+        /// The bound.
+        bound: usize,
     },
     /// Its task ended or was quarantined: nothing of it may run.
     #[error("approval `{id}` is for task `{task}`, which {why}")]

@@ -240,9 +240,23 @@ impl DecisionLog {
     /// approver or the console may see of a call (the same rules as the log lines, so a
     /// secret hidden from the log is hidden there too).
     pub fn shown_arguments(&self, arguments: &Value, set: Option<&PolicySet>) -> Value {
+        self.shown_call(arguments, set, &mut [])
+    }
+
+    /// Like [`DecisionLog::shown_arguments`], and each of `texts` (reasons that may quote
+    /// the arguments) with what the redaction hid replaced there too.
+    pub fn shown_call(
+        &self,
+        arguments: &Value,
+        set: Option<&PolicySet>,
+        texts: &mut [String],
+    ) -> Value {
         let vocabulary = set.map(Vocabulary::of_policy_set).unwrap_or_default();
         let mut shown = arguments.clone();
-        redact_arguments(&mut shown, &self.redaction, &vocabulary);
+        let hidden = redact_arguments(&mut shown, &self.redaction, &vocabulary);
+        for text in texts.iter_mut() {
+            *text = hidden.hide_in(text);
+        }
         shown
     }
 

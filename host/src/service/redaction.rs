@@ -157,6 +157,24 @@ pub struct Hidden {
     strings: HashMap<String, String>,
 }
 
+impl Hidden {
+    /// `text` with every hidden string replaced (longest first, so a value that contains
+    /// another is hidden whole): for text shown next to redacted arguments, such as an
+    /// approval's reasons in the console.
+    pub fn hide_in(&self, text: &str) -> String {
+        let mut strings: Vec<(&String, &String)> =
+            self.strings.iter().filter(|(s, _)| !s.is_empty()).collect();
+        strings.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        let mut out = text.to_owned();
+        for (hidden, shown) in strings {
+            if out.contains(hidden.as_str()) {
+                out = out.replace(hidden.as_str(), shown);
+            }
+        }
+        out
+    }
+}
+
 /// Redacts an argument document in place and says what it hid.
 ///
 /// - Under [`Redaction::All`] every scalar becomes [`REDACTED`]; every object key becomes

@@ -13,6 +13,12 @@ use crate::model::{
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// Pending approvals one agent may have at once: one agent cannot fill the book.
+pub const MAX_PENDING_PER_AGENT: usize = 100;
+/// Arguments larger than this (canonical JSON) are not kept in an approval; it keeps their
+/// hash (the binding) and says how large they were.
+pub const MAX_KEPT_ARGUMENT_BYTES: usize = 64 * 1024;
+
 /// The approvals of one store.
 #[derive(Debug)]
 pub struct ApprovalBook {
@@ -38,7 +44,13 @@ impl ApprovalBook {
     /// Asks for `approval`, unless one for the same call is already waiting (pending and
     /// unexpired): then that one is returned, so that retries before the approver
     /// answers do not pile up requests.
-    pub fn request(&self, approval: Approval, now: u64) -> Result<Approval, ApprovalRefusal> {
+    pub fn request(&self, mut approval: Approval, now: u64) -> Result<Approval, ApprovalRefusal> {
+        let size = crate::model::canonical_json(&approval.arguments).len();
+        if size > MAX_KEPT_ARGUMENT_BYTES {
+            approval.arguments = serde_json::Value::String(format!(
+                "({size} bytes of arguments: too large to keep; their SHA-256 is bound)"
+            ));
+        }
         let mut book = self.lock();
         if let Some(waiting) = book
             .values()
@@ -52,6 +64,19 @@ impl ApprovalBook {
         }
         if book.len() >= self.max {
             return Err(ApprovalRefusal::Full { bound: self.max });
+        }
+        let waiting = book
+            .values()
+            .filter(|a| {
+                a.binding.agent == approval.binding.agent
+                    && a.status(now) == ApprovalStatus::Pending
+            })
+            .count();
+        if waiting >= MAX_PENDING_PER_AGENT {
+            return Err(ApprovalRefusal::AgentFull {
+                agent: approval.binding.agent.clone(),
+                bound: MAX_PENDING_PER_AGENT,
+            });
         }
         book.insert(approval.id.clone(), approval.clone());
         Ok(approval)
@@ -115,6 +140,12 @@ impl ApprovalBook {
                     status,
                 });
             }
+        }
+        if verdict.approver.approver == approval.binding.agent {
+            return Err(ApprovalRefusal::OwnCall {
+                id: id.to_owned(),
+                approver: verdict.approver.approver.clone(),
+            });
         }
         let has = &verdict.approver.groups;
         let needs: Vec<String> = approval
@@ -232,6 +263,18 @@ fn near_miss<'a>(
         } else if b.agent == binding.agent
             && b.task == binding.task
             && b.arguments_sha256 == binding.arguments_sha256
+            && b.context_sha256 != binding.context_sha256
+        {
+            Some((
+                1,
+                format!(
+                    "approval `{}` is for the same call with another delegation, credential, resource, environment or task fields",
+                    a.id
+                ),
+            ))
+        } else if b.agent == binding.agent
+            && b.task == binding.task
+            && b.arguments_sha256 == binding.arguments_sha256
             && b.attestation == binding.attestation
         {
             Some((
@@ -279,6 +322,7 @@ mod tests {
             server: "payments".to_owned(),
             tool: "refund".to_owned(),
             arguments_sha256: args.to_owned(),
+            context_sha256: "c".to_owned(),
             generation: 1,
         }
     }
@@ -333,6 +377,15 @@ mod tests {
             book.settle(&binding("h1"), "d-2", 1_600),
             ApprovalMatch::Pending(a) if a.id == "apr-1"
         ));
+        let own = book
+            .answer(
+                "apr-1",
+                by("spiffe://example.org/agent/a", &["finance"], true),
+                2_000,
+                open,
+            )
+            .unwrap_err();
+        assert!(matches!(own, ApprovalRefusal::OwnCall { .. }), "{own}");
         let refused = book
             .answer("apr-1", by("mallory", &["ops"], true), 2_000, open)
             .unwrap_err();

@@ -46,9 +46,9 @@ pub const HISTORY_EVICTED_LABEL: &str = "arbiter:history-evicted";
 /// not remembered and a warning is logged.
 pub const MAX_TASK_LABELS: usize = 256;
 
-/// At most this many agents besides the owner are remembered per task (for taint
-/// inheritance). Tasks are shared within small configured groups; beyond the bound a
-/// warning is logged.
+/// At most this many agents besides the owner act in one task (each is remembered, for
+/// taint inheritance). Tasks are shared within small configured groups; an agent beyond
+/// the bound is refused.
 pub const MAX_TASK_CO_AGENTS: usize = 64;
 
 impl TaskRecord {
@@ -237,6 +237,17 @@ impl TaskHistory {
                     agent: agent.to_owned(),
                 });
             }
+            // Taint follows every agent of a task (see `open`); an agent the task could not
+            // remember would escape it, so it is not let in.
+            if let Some(task) = inner.tasks.get(task_id)
+                && !task.has_agent(agent)
+                && task.co_agents.len() >= MAX_TASK_CO_AGENTS
+            {
+                return Err(TaskRefusal::OtherAgent {
+                    task: task_id.to_owned(),
+                    agent: agent.to_owned(),
+                });
+            }
             if owner.is_none() && inner.known() >= self.config.max_known_tasks {
                 tracing::warn!(
                     task = task_id,
@@ -292,15 +303,9 @@ impl TaskHistory {
             return;
         };
         if !agent.is_empty() && !task.has_agent(agent) {
+            // `admit` refuses an agent beyond the bound, so this holds.
             if task.co_agents.len() < MAX_TASK_CO_AGENTS {
                 task.co_agents.push(agent.to_owned());
-            } else {
-                tracing::warn!(
-                    task = task_id,
-                    agent,
-                    bound = MAX_TASK_CO_AGENTS,
-                    "too many agents in one task: this one will not inherit its taint"
-                );
             }
         }
         if task.seq != 0 {

@@ -65,6 +65,15 @@ impl ServerSettings {
         let admin = config.admin_token.resolve("server.admin_token", &env)?;
         let decide = config.decide_token.resolve("server.decide_token", &env)?;
         let mut approver_tokens = Vec::new();
+        // Each token names one principal: a group token equal to the admin or decide
+        // token (or to another group's) would let one principal act as another.
+        let mut seen: Vec<(String, String)> = Vec::new();
+        if let Some(admin) = &admin {
+            seen.push(("server.admin_token".to_owned(), admin.expose().to_owned()));
+        }
+        if let Some(decide) = &decide {
+            seen.push(("server.decide_token".to_owned(), decide.expose().to_owned()));
+        }
         for (i, group) in config.approvals.groups.iter().enumerate() {
             let source = match &group.token {
                 None => continue,
@@ -76,7 +85,17 @@ impl ServerSettings {
                     crate::service::TokenSource::Inline(crate::service::Secret::new(token))
                 }
             };
-            if let Some(secret) = source.resolve(&format!("approvals.group[{i}].token"), &env)? {
+            let key = format!("approvals.group[{i}].token");
+            if let Some(secret) = source.resolve(&key, &env)? {
+                if let Some((other, _)) = seen.iter().find(|(_, t)| t == secret.expose()) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        problem: format!(
+                            "the same token as `{other}`: each approver group needs its own token, distinct from the admin and decide tokens"
+                        ),
+                    });
+                }
+                seen.push((key, secret.expose().to_owned()));
                 approver_tokens.push((group.name.clone(), BearerToken::new(&secret)));
             }
         }

@@ -234,30 +234,14 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Every approval as the API shows it (redacted arguments, status now).
+/// Every approval as the API shows it (redacted arguments and reasons, status now).
 fn approval_views(state: &AppState, arbiter: &Arbiter) -> Result<Vec<Value>, String> {
-    let set = arbiter.policy_set();
     let now = now_ms();
     let approvals = arbiter.approvals().map_err(|e| e.to_string())?;
     Ok(approvals
         .iter()
-        .map(|a| view(state, &set, a, now))
+        .map(|a| super::routes::approvals::view(state, arbiter, a, now))
         .collect())
-}
-
-fn view(state: &AppState, set: &crate::PolicySet, a: &crate::Approval, now: u64) -> Value {
-    let mut shown = serde_json::to_value(a).unwrap_or(Value::Null);
-    if let Some(object) = shown.as_object_mut() {
-        object.insert("status".to_owned(), json!(a.status(now).as_str()));
-        object.insert(
-            "arguments".to_owned(),
-            state
-                .decision_log()
-                .shown_arguments(&a.arguments, Some(set)),
-        );
-        object.insert("missing_groups".to_owned(), json!(a.missing_groups()));
-    }
-    shown
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -306,8 +290,7 @@ fn one(
     let arbiter = active(state, session)?;
     match arbiter.approval(id) {
         Ok(Some(a)) => {
-            let set = arbiter.policy_set();
-            let shown = view(state, &set, &a, now_ms());
+            let shown = super::routes::approvals::view(state, &arbiter, &a, now_ms());
             Ok((arbiter, shown))
         }
         Ok(None) => Err(Box::new(html(
@@ -550,11 +533,14 @@ async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let rows: Vec<(String, Value)> = ids
         .into_iter()
         .map(|id| {
-            let (labels, closed) = arbiter.task_standing(&id).unwrap_or_default();
-            let state = match closed.as_deref() {
-                None => "active",
-                Some(why) if why.starts_with("has ended") => "ended",
-                Some(_) => "quarantined",
+            let (labels, closed, state) = match arbiter.task_standing(&id) {
+                // A store that cannot answer is shown as such, never as a running task.
+                Err(e) => (Vec::new(), Some(e.to_string()), "unknown"),
+                Ok((labels, None)) => (labels, None, "active"),
+                Ok((labels, Some(why))) if why.starts_with("has ended") => {
+                    (labels, Some(why), "ended")
+                }
+                Ok((labels, Some(why))) => (labels, Some(why), "quarantined"),
             };
             let entries: Vec<Value> = arbiter
                 .task_history(&id)

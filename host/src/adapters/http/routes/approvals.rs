@@ -298,19 +298,32 @@ async fn answer(
     }
 }
 
-/// An approval as the API shows it: its record, its status now, its arguments as the
-/// decision log would show them, and its console page.
-fn view(state: &AppState, arbiter: &Arbiter, approval: &Approval, now: u64) -> Value {
+/// An approval as the API (and the console) shows it: its record, its status now, its
+/// arguments as the decision log would show them, the reasons with what that redaction
+/// hid replaced there too, and its console page.
+pub fn view(state: &AppState, arbiter: &Arbiter, approval: &Approval, now: u64) -> Value {
     let set = arbiter.policy_set();
+    let mut texts: Vec<String> = std::iter::once(approval.reason.clone())
+        .chain(approval.causes.iter().map(|c| c.reason.clone()))
+        .collect();
+    let arguments = state
+        .decision_log()
+        .shown_call(&approval.arguments, Some(&set), &mut texts);
     let mut shown = serde_json::to_value(approval).unwrap_or(Value::Null);
     if let Some(object) = shown.as_object_mut() {
         object.insert("status".to_owned(), json!(approval.status(now).as_str()));
-        object.insert(
-            "arguments".to_owned(),
-            state
-                .decision_log()
-                .shown_arguments(&approval.arguments, Some(&set)),
-        );
+        object.insert("arguments".to_owned(), arguments);
+        let mut texts = texts.into_iter();
+        if let Some(reason) = texts.next() {
+            object.insert("reason".to_owned(), json!(reason));
+        }
+        let causes: Vec<Value> = approval
+            .causes
+            .iter()
+            .zip(texts)
+            .map(|(c, reason)| json!({"plugin": c.plugin, "reason": reason}))
+            .collect();
+        object.insert("causes".to_owned(), json!(causes));
         object.insert(
             "missing_groups".to_owned(),
             json!(approval.missing_groups()),
@@ -329,6 +342,8 @@ fn refused(refusal: &ApprovalRefusal) -> ApiError {
             (StatusCode::CONFLICT, "approval_closed")
         }
         ApprovalRefusal::NotInGroup { .. } => (StatusCode::FORBIDDEN, "not_in_group"),
+        ApprovalRefusal::OwnCall { .. } => (StatusCode::FORBIDDEN, "own_call"),
+        ApprovalRefusal::AgentFull { .. } => (StatusCode::SERVICE_UNAVAILABLE, "approvals_full"),
         ApprovalRefusal::TaskClosed { .. } => (StatusCode::CONFLICT, "task_closed"),
         ApprovalRefusal::Full { .. } => (StatusCode::SERVICE_UNAVAILABLE, "approvals_full"),
     };
