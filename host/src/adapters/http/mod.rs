@@ -447,3 +447,43 @@ pub async fn shutdown_signal() {
         () = terminate => tracing::info!("SIGTERM received"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApproverGroup, GroupToken};
+    use crate::service::{Secret, TokenSource};
+
+    fn with_group_token(token: &str) -> ServerConfig {
+        let mut config = ServerConfig {
+            admin_token: TokenSource::Inline(Secret::new("admin-token-of-the-settings-test")),
+            ..ServerConfig::default()
+        };
+        config.approvals.groups = vec![ApproverGroup {
+            name: "ops".to_owned(),
+            token: Some(GroupToken::Inline(token.to_owned())),
+            members: Vec::new(),
+        }];
+        config
+    }
+
+    #[test]
+    fn an_approver_token_equal_to_the_admin_token_is_refused_naming_both_keys() {
+        let same = with_group_token("admin-token-of-the-settings-test");
+        match ServerSettings::resolve(&same, |_| None) {
+            Err(ConfigError::Invalid { key, problem }) => {
+                assert_eq!(key, "approvals.group[0].token");
+                assert!(problem.contains("`server.admin_token`"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let distinct = with_group_token("ops-token-of-the-settings-test");
+        let settings = ServerSettings::resolve(&distinct, |_| None).unwrap();
+        assert_eq!(settings.approver_tokens.len(), 1);
+        assert!(
+            settings.approver_tokens[0]
+                .1
+                .matches("ops-token-of-the-settings-test")
+        );
+    }
+}
