@@ -2605,11 +2605,30 @@ fn api(
     })
 }
 
+/// The Python HTTP server (its calls logged to `calls`) behind a gateway with `tables`.
+fn py_behind_gateway(scratch: &Path, calls: &Path, tables: &str) -> (Peer, Gateway) {
+    let py = py_http_server(calls);
+    let gw = gateway_with_plugins(
+        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
+        scratch,
+        "",
+        tables,
+    );
+    (py, gw)
+}
+
+/// A console URL and one approver group, `ops-approvers`, whose token is `ops`.
+fn approver_tables(ops: &str) -> String {
+    format!(
+        "[approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
+         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{ops}\"\n"
+    )
+}
+
 #[test]
 fn a_step_up_completes_once_an_approver_approves_the_exact_call_and_allows_it_once() {
     let scratch = tempfile::tempdir().unwrap();
     let calls = scratch.path().join("calls.jsonl");
-    let py = py_http_server(&calls);
     const ADMIN: &str = "admin-token-for-the-approval-test";
     const OPS: &str = "ops-approvers-token-for-the-approval-test";
     const FINANCE: &str = "finance-token-for-the-approval-test";
@@ -2619,12 +2638,7 @@ fn a_step_up_completes_once_an_approver_approves_the_exact_call_and_allows_it_on
          [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n\
          [[approvals.group]]\nname = \"finance\"\ntoken = \"{FINANCE}\"\n"
     );
-    let gw = gateway_with_plugins(
-        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
-        scratch.path(),
-        "",
-        &tables,
-    );
+    let (_py, gw) = py_behind_gateway(scratch.path(), &calls, &tables);
     let agent = "spiffe://example.org/agent/demo";
     let open = || -> String {
         let (status, opened) = api(
@@ -2852,18 +2866,9 @@ fn a_step_up_completes_once_an_approver_approves_the_exact_call_and_allows_it_on
 fn at_2026_07_28_a_step_up_sends_the_client_to_the_approval_page_and_its_retry_runs_the_call() {
     let scratch = tempfile::tempdir().unwrap();
     let calls = scratch.path().join("calls.jsonl");
-    let py = py_http_server(&calls);
     const OPS: &str = "ops-approvers-token-for-the-elicitation-test";
-    let tables = format!(
-        "[approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
-         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
-    );
-    let gw = gateway_with_plugins(
-        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
-        scratch.path(),
-        "",
-        &tables,
-    );
+    let tables = approver_tables(OPS);
+    let (_py, gw) = py_behind_gateway(scratch.path(), &calls, &tables);
     let headers = json!({
         "x-arbiter-agent": "spiffe://example.org/agent/demo",
         "x-arbiter-task": "task-elicit",
@@ -2941,18 +2946,9 @@ fn at_2025_11_25_a_session_that_declared_url_elicitation_gets_the_url_elicitatio
  {
     let scratch = tempfile::tempdir().unwrap();
     let calls = scratch.path().join("calls.jsonl");
-    let py = py_http_server(&calls);
     const OPS: &str = "ops-approvers-token-for-the-url-error-test";
-    let tables = format!(
-        "[approvals]\nconsole_url = \"http://127.0.0.1:8480/console\"\n\
-         [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
-    );
-    let gw = gateway_with_plugins(
-        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
-        scratch.path(),
-        "",
-        &tables,
-    );
+    let tables = approver_tables(OPS);
+    let (_py, gw) = py_behind_gateway(scratch.path(), &calls, &tables);
     let headers = json!({
         "x-arbiter-agent": "spiffe://example.org/agent/demo",
         "x-arbiter-task": "task-url-error",
@@ -3068,19 +3064,13 @@ fn console(
 fn the_console_shows_nothing_without_a_login_and_an_approver_approves_a_step_up_there() {
     let scratch = tempfile::tempdir().unwrap();
     let calls = scratch.path().join("calls.jsonl");
-    let py = py_http_server(&calls);
     const ADMIN: &str = "admin-token-for-the-console-test";
     const OPS: &str = "ops-approvers-token-for-the-console-test";
     let tables = format!(
         "[server]\nadmin_token = \"{ADMIN}\"\n\
          [[approvals.group]]\nname = \"ops-approvers\"\ntoken = \"{OPS}\"\n"
     );
-    let gw = gateway_with_plugins(
-        &py_upstreams(py.port).replace("{LOG}", "/dev/null"),
-        scratch.path(),
-        "",
-        &tables,
-    );
+    let (_py, gw) = py_behind_gateway(scratch.path(), &calls, &tables);
     // Nothing without a login: pages redirect to the form, data answers 401.
     for path in [
         "/console",

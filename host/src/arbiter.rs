@@ -241,10 +241,7 @@ impl Arbiter {
         request: OpenTask,
         opened_by: &str,
     ) -> Result<OpenedTask, TaskOpenError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+        let now = crate::model::unix_ms_now();
         request.validate(now).map_err(TaskOpenError::Invalid)?;
         let task = OpenedTask {
             id: format!("task-{}", uuid::Uuid::new_v4()),
@@ -314,7 +311,7 @@ impl Arbiter {
         verdict: ApprovalVerdict,
     ) -> Result<Approval, ApprovalError> {
         let deadline = Instant::now() + self.pipeline.store_timeout();
-        let now = unix_ms_now();
+        let now = crate::model::unix_ms_now();
         let approval = self
             .pipeline
             .tasks()
@@ -333,11 +330,4 @@ pub enum ApprovalError {
     /// The task store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-fn unix_ms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

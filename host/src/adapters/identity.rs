@@ -147,7 +147,7 @@ impl Presented {
 }
 
 /// The token of `Authorization: Bearer <token>`, if that is what the header holds.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -40,12 +40,12 @@ use crate::config::{Mode, QuarantineRules, TaskMode};
 use crate::contract::DecisionInput;
 use crate::model::{
     Action, ActionError, Decision, DecisionEffect, Effect, HistoryEntry, OpenedTask, PluginEntry,
-    Task, TaskSnapshot,
+    Task, TaskSnapshot, unix_ms,
 };
 use crate::plugin::{PolicySet, Prewarmer};
 use crate::task::{TaskLease, TaskStore};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A stage that runs after combining and before the task history is recorded, and may
 /// still change the answer (the decision service's strict audit log: a decision that
@@ -542,12 +542,6 @@ fn history_entry(action: &Action, decision: &Decision, time: u64) -> HistoryEntr
         labels,
         time,
     }
-}
-
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn elapsed_us(started: Instant) -> u64 {

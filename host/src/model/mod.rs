@@ -6,6 +6,7 @@
 mod action;
 mod approval;
 mod canonical;
+mod clock;
 mod decision;
 mod task;
 
@@ -19,6 +20,7 @@ pub use approval::{
     ApprovalStatus, ApprovalVerdict, ApproverRecord, StepUpCause,
 };
 pub use canonical::{arguments_sha256, canonical_json};
+pub use clock::{unix_ms, unix_ms_now};
 pub use decision::{
     Decision, DecisionEffect, Effect, IdentityRecord, IssuedCredential, Mode, Obligation, Outcome,
     PluginEntry, SignatureStatus, outcome_word,

@@ -57,6 +57,18 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// The approver group whose token `token` is. Every group's token is compared, so
+    /// the timing does not say which matched.
+    pub fn approver_group_of(&self, token: &str) -> Option<String> {
+        let mut matched = None;
+        for (group, expected) in &self.approver_tokens {
+            if expected.matches(token) && matched.is_none() {
+                matched = Some(group.clone());
+            }
+        }
+        matched
+    }
+
     /// Resolves tokens (reading the environment through `env`).
     pub fn resolve(
         config: &ServerConfig,

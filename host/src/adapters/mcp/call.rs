@@ -111,13 +111,6 @@ fn millis(headers: &HeaderMap, name: &str) -> Result<Option<u64>, CallRefusal> {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Builds and validates the action for a call of `tool` with `arguments` on `upstream`.
 #[expect(
     clippy::too_many_arguments,
@@ -149,7 +142,8 @@ pub fn action(
             Some(Task {
                 id: id.to_owned(),
                 intent: intent.to_owned(),
-                started_at: millis(headers, TASK_STARTED_HEADER)?.unwrap_or_else(now_ms),
+                started_at: millis(headers, TASK_STARTED_HEADER)?
+                    .unwrap_or_else(crate::model::unix_ms_now),
                 expires_at: millis(headers, TASK_EXPIRES_HEADER)?,
             })
         }

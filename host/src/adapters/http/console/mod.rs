@@ -13,7 +13,7 @@ pub mod session;
 
 use super::AppState;
 use super::auth::BearerToken;
-use crate::model::{ApprovalRefusal, ApprovalVerdict, ApproverRecord};
+use crate::model::{ApprovalRefusal, ApprovalVerdict, ApproverRecord, unix_ms_now};
 use crate::{ApprovalError, Arbiter};
 use axum::Router;
 use axum::extract::{Form, Path, Query, Request, State};
@@ -117,6 +117,16 @@ fn require(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Respons
         .ok_or_else(|| Box::new(Redirect::to("/console/login").into_response()))
 }
 
+/// The logged-in session and the active host, or the page that says why not.
+fn logged_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Session, Arc<Arbiter>), Box<Response>> {
+    let session = require(state, headers)?;
+    let arbiter = active(state, &session)?;
+    Ok((session, arbiter))
+}
+
 fn active(state: &AppState, session: &Session) -> Result<Arc<Arbiter>, Box<Response>> {
     state.arbiter().cloned().ok_or_else(|| {
         Box::new(html(
@@ -144,13 +154,7 @@ struct Login {
 async fn login(State(state): State<AppState>, Form(form): Form<Login>) -> Response {
     let settings = state.settings();
     let token = form.token.trim();
-    let mut group = None;
-    for (name, expected) in &settings.approver_tokens {
-        if expected.matches(token) && group.is_none() {
-            group = Some(name.clone());
-        }
-    }
-    let principal = match group {
+    let principal = match settings.approver_group_of(token) {
         Some(group) => {
             let name = form.approver.trim();
             if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
@@ -227,16 +231,9 @@ async fn logout(
     response
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Every approval as the API shows it (redacted arguments and reasons, status now).
 fn approval_views(state: &AppState, arbiter: &Arbiter) -> Result<Vec<Value>, String> {
-    let now = now_ms();
+    let now = unix_ms_now();
     let approvals = arbiter.approvals().map_err(|e| e.to_string())?;
     Ok(approvals
         .iter()
@@ -245,12 +242,8 @@ fn approval_views(state: &AppState, arbiter: &Arbiter) -> Result<Vec<Value>, Str
 }
 
 async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match require(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let arbiter = match active(&state, &session) {
-        Ok(a) => a,
+    let (session, arbiter) = match logged_in(&state, &headers) {
+        Ok(both) => both,
         Err(r) => return *r,
     };
     match approval_views(&state, &arbiter) {
@@ -270,7 +263,7 @@ async fn approvals_json(State(state): State<AppState>, headers: HeaderMap) -> Re
     let Ok(arbiter) = active(&state, &session) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let now = now_ms();
+    let now = unix_ms_now();
     match arbiter.approvals() {
         Ok(all) => axum::Json(json!(
             all.iter()
@@ -290,7 +283,7 @@ fn one(
     let arbiter = active(state, session)?;
     match arbiter.approval(id) {
         Ok(Some(a)) => {
-            let shown = super::routes::approvals::view(state, &arbiter, &a, now_ms());
+            let shown = super::routes::approvals::view(state, &arbiter, &a, unix_ms_now());
             Ok((arbiter, shown))
         }
         Ok(None) => Err(Box::new(html(
@@ -419,7 +412,7 @@ fn answer(
             approver: name.clone(),
             authenticated_by: format!("token:{group}"),
             groups: vec![group.clone()],
-            at: now_ms(),
+            at: unix_ms_now(),
             note: (!note.is_empty()).then(|| note.chars().take(1024).collect()),
         },
     };
@@ -506,12 +499,8 @@ async fn policy(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match require(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let arbiter = match active(&state, &session) {
-        Ok(a) => a,
+    let (session, arbiter) = match logged_in(&state, &headers) {
+        Ok(both) => both,
         Err(r) => return *r,
     };
     // The tasks the console knows of: those of recent decisions and of approvals.

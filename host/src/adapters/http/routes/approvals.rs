@@ -16,14 +16,16 @@ use super::{active, read_body};
 use crate::adapters::http::AppState;
 use crate::adapters::http::auth;
 use crate::adapters::http::error::ApiError;
-use crate::adapters::identity::Presented;
+use crate::adapters::identity::{Presented, bearer};
 use crate::identity::IdentityRefusal;
-use crate::model::{Approval, ApprovalRefusal, ApprovalStatus, ApprovalVerdict, ApproverRecord};
+use crate::model::{
+    Approval, ApprovalRefusal, ApprovalStatus, ApprovalVerdict, ApproverRecord, unix_ms_now,
+};
 use crate::{ApprovalError, Arbiter};
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -49,17 +51,8 @@ fn authenticate(
     extensions: &Extensions,
 ) -> Result<Caller, ApiError> {
     let settings = state.settings();
-    if let Some(token) = bearer(headers) {
-        // Every group's token is compared, so the timing does not say which matched.
-        let mut matched = None;
-        for (group, expected) in &settings.approver_tokens {
-            if expected.matches(token) && matched.is_none() {
-                matched = Some(group.clone());
-            }
-        }
-        if let Some(group) = matched {
-            return Ok(Caller::GroupToken(group));
-        }
+    if let Some(group) = bearer(headers).and_then(|token| settings.approver_group_of(token)) {
+        return Ok(Caller::GroupToken(group));
     }
     if auth::is_admin(state, headers) {
         return Ok(Caller::Admin);
@@ -97,15 +90,6 @@ fn authenticate(
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 /// The query of `GET /v1/approvals`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +118,7 @@ pub async fn list(
         )
     })?;
     let arbiter = Arc::clone(active(&state)?);
-    let now = unix_ms();
+    let now = unix_ms_now();
     let approvals = arbiter.approvals().map_err(|e| store_failed(&e))?;
     let shown: Vec<Value> = approvals
         .iter()
@@ -160,7 +144,7 @@ pub async fn show(
     let id = path_id(path)?;
     let arbiter = Arc::clone(active(&state)?);
     match arbiter.approval(&id).map_err(|e| store_failed(&e))? {
-        Some(approval) => Ok(Json(view(&state, &arbiter, &approval, unix_ms()))),
+        Some(approval) => Ok(Json(view(&state, &arbiter, &approval, unix_ms_now()))),
         None => Err(unknown(&id)),
     }
 }
@@ -258,7 +242,7 @@ async fn answer(
                 approver: name,
                 authenticated_by: format!("token:{group}"),
                 groups: vec![group],
-                at: unix_ms(),
+                at: unix_ms_now(),
                 note: asked.note,
             }
         }
@@ -281,7 +265,7 @@ async fn answer(
                 approver: id,
                 authenticated_by: attestation.to_owned(),
                 groups,
-                at: unix_ms(),
+                at: unix_ms_now(),
                 note: asked.note,
             }
         }
@@ -291,7 +275,7 @@ async fn answer(
     match arbiter.answer_approval(&id, verdict) {
         Ok(approval) => {
             tracing::info!(approval = %id, approver = %who, approve, status = approval.state.as_str(), "approval answered");
-            Ok(Json(view(&state, &arbiter, &approval, unix_ms())))
+            Ok(Json(view(&state, &arbiter, &approval, unix_ms_now())))
         }
         Err(ApprovalError::Store(e)) => Err(store_failed(&e)),
         Err(ApprovalError::Refused(refusal)) => Err(refused(&refusal)),
@@ -382,11 +366,4 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
         .with_field("id"));
     }
     Ok(id)
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
