@@ -3,7 +3,8 @@
 # quick when everything is present (no apt call at all), so CI can run it every time.
 #
 #   promtool (Debian package `prometheus`): tests/server.rs checks `/metrics` with
-#   `promtool check metrics`; openssl; chromium (the console test).
+#   `promtool check metrics`; openssl; chromium (the console test); redis-server (the
+#   shared task store).
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # chromium: tests/mcp_gateway.rs drives the operator console in a real headless Chromium
 # (tests/console/approve_in_browser.mjs, with playwright-core from tests/mcp).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# redis-server: tests/task_store_redis.rs runs two replicas on one real Redis.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -27,3 +30,4 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 command -v promtool >/dev/null 2>&1 || { echo "promtool still missing after installing ${missing[*]}" >&2; exit 1; }
 command -v chromium >/dev/null 2>&1 || { echo "chromium still missing after installing ${missing[*]}" >&2; exit 1; }
+command -v redis-server >/dev/null 2>&1 || { echo "redis-server still missing after installing ${missing[*]}" >&2; exit 1; }

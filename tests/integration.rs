@@ -31,3 +31,4 @@ mod sandbox;
 mod server;
 mod signing;
 mod task_history;
+mod task_store_redis;

@@ -483,7 +483,7 @@ fn ended_task_is_denied_without_running_plugins() {
         arbiter.decide(&action("r1", Some("t1"))).effect,
         DecisionEffect::Allow
     );
-    arbiter.end_task("t1");
+    arbiter.end_task("t1").unwrap();
     let d = arbiter.decide(&action("r2", Some("t1")));
     assert_eq!(d.effect, DecisionEffect::Deny);
     assert_eq!(d.reason, "task `t1` has ended");

@@ -100,7 +100,7 @@ fn evicting_a_tainted_task_does_not_wash_it_clean() {
     assert_eq!(post.effect, DecisionEffect::Deny, "{post:#?}");
     assert!(post.reason.contains("restricted"), "{}", post.reason);
     // An ended task stays ended however many tasks come after it.
-    arbiter.end_task("filler-4");
+    arbiter.end_task("filler-4").unwrap();
     for n in 5..10 {
         arbiter.decide(&read_issue(&format!("filler-{n}"), "f", ""));
     }

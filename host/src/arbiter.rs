@@ -13,7 +13,7 @@
 //! instances take a millisecond or more) they can use `spawn_blocking`. `Arbiter` is
 //! `Send + Sync`: share one behind an `Arc` across threads.
 
-use crate::config::Config;
+use crate::config::{Config, TaskStoreConfig};
 use crate::decide::{NoPostDecision, Pipeline, PostDecision, Recording};
 use crate::hot_swap::{PolicySlot, ReloadObserver, ReloadStatus, ReloadTrigger, Swapped};
 #[cfg(feature = "watch")]
@@ -35,7 +35,7 @@ pub enum TaskOpenError {
 }
 use crate::plugin::{LoadError, PluginListing, PolicySet};
 use crate::runtime::{ArtifactCache, Engine};
-use crate::task::{MemoryTaskStore, StoreError};
+use crate::task::{MemoryTaskStore, StoreError, TaskStore};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,10 +81,7 @@ impl Arbiter {
             engine.set_artifact_cache(Some(Arc::new(cache)));
         }
         let slot = PolicySlot::load(engine, config, source.map(Path::to_owned))?;
-        let tasks = Arc::new(
-            MemoryTaskStore::new(config.history, config.tasks.sharing.clone())
-                .with_max_approvals(config.approvals.max_approvals),
-        );
+        let tasks = task_store(config)?;
         Ok(Self {
             slot,
             pipeline: Pipeline::new(
@@ -225,11 +222,12 @@ impl Arbiter {
 
     /// Ends a task: later actions of the task are denied, its history and any instance
     /// bound to it are dropped.
-    pub fn end_task(&self, task_id: &str) {
-        self.pipeline.end_task(task_id);
+    pub fn end_task(&self, task_id: &str) -> Result<(), StoreError> {
+        self.pipeline.end_task(task_id)?;
         for plugin in self.policy_set().plugins() {
             plugin.forget_task(task_id);
         }
+        Ok(())
     }
 
     /// Opens a task for `request.agents`, as `opened_by` (recorded with it): Arbiter
@@ -270,8 +268,20 @@ impl Arbiter {
 
     /// Lifts the task's quarantine (see `[tasks.quarantine]`); returns whether it was
     /// quarantined. Its revoked credentials stay revoked.
-    pub fn lift_quarantine(&self, task_id: &str) -> bool {
+    pub fn lift_quarantine(&self, task_id: &str) -> Result<bool, StoreError> {
         self.pipeline.lift_quarantine(task_id)
+    }
+
+    /// The task store's credential revocations (shared by every replica of the store).
+    pub fn revoker(&self) -> crate::task::Revoker<'_> {
+        self.pipeline.revoker()
+    }
+
+    /// Whether the task store answers now, and what it is (readiness).
+    pub fn task_store_health(&self) -> (String, Result<(), StoreError>) {
+        let tasks = self.pipeline.tasks();
+        let deadline = Instant::now() + self.pipeline.store_timeout();
+        (tasks.describe(), tasks.health(deadline))
     }
 
     /// The task's recorded history, oldest first.
@@ -330,4 +340,27 @@ pub enum ApprovalError {
     /// The task store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The task store `[task_store]` selects.
+fn task_store(config: &Config) -> Result<Arc<dyn TaskStore>, LoadError> {
+    match &config.task_store {
+        TaskStoreConfig::Memory => Ok(Arc::new(
+            MemoryTaskStore::new(config.history, config.tasks.sharing.clone())
+                .with_max_approvals(config.approvals.max_approvals),
+        )),
+        #[cfg(feature = "redis")]
+        TaskStoreConfig::Redis(redis) => crate::task::RedisTaskStore::new(
+            redis.as_ref().clone(),
+            config.history,
+            config.tasks.sharing.clone(),
+            config.approvals.max_approvals,
+        )
+        .map(|store| Arc::new(store) as Arc<dyn TaskStore>)
+        .map_err(|e| LoadError::TaskStore(e.to_string())),
+        #[cfg(not(feature = "redis"))]
+        TaskStoreConfig::Redis(_) => Err(LoadError::TaskStore(
+            "`task_store.kind = \"redis\"` needs a build with the `redis` feature".to_owned(),
+        )),
+    }
 }

@@ -3,6 +3,7 @@
 //! API, [`mcp`] the MCP gateway (feature `gateway`); both are served by the one accept
 //! loop of [`listener`]. Envoy ext_authz comes next, as a sibling.
 
+pub mod blocking;
 pub mod http;
 pub mod identity;
 pub mod listener;

@@ -28,6 +28,10 @@
 //! [[tasks.share]]             # these agents may act in each other's tasks
 //! agents = ["spiffe://example.org/agent/orchestrator", "spiffe://example.org/agent/sub/*"]
 //!
+//! [task_store]                # memory (default) | redis: shared by replicas; see
+//! kind = "redis"              # `task_store` for every key (URL, TLS, auth, lifetimes)
+//! url = "redis://127.0.0.1:6379/0"
+//!
 //! [trust]                          # who may sign plugins; see `crate::trust`
 //! keys = [{ id = "release", path = "keys/release.pub.pem" }]   # relative to this file
 //! key_dirs = ["keys.d"]            # every `*.pem` public key inside; id = file stem
@@ -48,6 +52,7 @@ use crate::files::{FileReadError, read_regular_text};
 pub use crate::model::Mode;
 
 mod approvals;
+mod task_store;
 use crate::trust::{TrustPolicy, TrustStore};
 pub use approvals::{
     ApprovalsConfig, ApproverGroup, DEFAULT_APPROVAL_TTL_MS, DEFAULT_MAX_APPROVALS, GroupToken,
@@ -57,6 +62,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use task_store::{
+    DEFAULT_GRACE_MS, DEFAULT_LEASE_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_UNTIMED_TTL_MS,
+    RawTaskStore, RedisStoreConfig, TaskStoreConfig,
+};
 
 /// Default per-evaluation deadline. Rust policies take microseconds, interpreted ones
 /// (JavaScript, Python) tens of microseconds; 5 ms bounds a runaway loop quickly.
@@ -244,6 +253,9 @@ pub struct RawConfig {
     /// `[approvals]`: how step-ups complete.
     #[serde(default)]
     pub approvals: RawApprovals,
+    /// `[task_store]`: where task state lives (memory or Redis).
+    #[serde(default)]
+    pub task_store: RawTaskStore,
 }
 
 /// `[tasks]`.
@@ -519,6 +531,8 @@ pub struct Config {
     pub tasks: TasksConfig,
     /// Approvals of step-ups.
     pub approvals: ApprovalsConfig,
+    /// Where task state lives.
+    pub task_store: TaskStoreConfig,
 }
 
 /// Task history bounds.
@@ -851,6 +865,7 @@ impl Config {
             reload_timeout: Duration::from_millis(reload_timeout_ms),
             tasks,
             approvals: approvals::validate(raw.approvals)?,
+            task_store: task_store::validate(raw.task_store, base)?,
         })
     }
 }

@@ -43,7 +43,7 @@ use crate::model::{
     Task, TaskSnapshot, unix_ms,
 };
 use crate::plugin::{PolicySet, Prewarmer};
-use crate::task::{TaskLease, TaskStore};
+use crate::task::{Revoker, StoreError, TaskLease, TaskStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -194,15 +194,25 @@ impl Pipeline {
                 Err(reason) => return finish(decision, reason, started),
             },
         };
-        let lease = match self.stage_task_gate(action, &identity) {
-            Ok(lease) => lease,
+        // A preview reads the task without holding it: it records nothing, so it need
+        // not wait for (or hold up) the task's real decisions.
+        let gate = match recording {
+            Recording::Record => self.stage_task_gate(action, &identity).map(|lease| {
+                let snapshot = lease
+                    .as_ref()
+                    .map(|l| l.snapshot().clone())
+                    .unwrap_or_default();
+                (lease, snapshot)
+            }),
+            Recording::Preview => self
+                .stage_task_peek(action, &identity)
+                .map(|snapshot| (None, snapshot)),
+        };
+        let (lease, snapshot) = match gate {
+            Ok(gate) => gate,
             Err(reason) => return finish(decision, reason, started),
         };
         let time = action.time.unwrap_or_else(|| unix_ms(SystemTime::now()));
-        let snapshot = lease
-            .as_ref()
-            .map(|l| l.snapshot().clone())
-            .unwrap_or_default();
         decision.plugins = stage_evaluate(set, action, time, &snapshot);
         drop(snapshot);
         if set.wants_spares() {
@@ -334,24 +344,43 @@ impl Pipeline {
         }
     }
 
-    /// Ends a task in the store: later actions of the task are denied.
-    pub fn end_task(&self, task_id: &str) {
+    /// The task gate of a preview: what the task looks like, or why its action would be
+    /// refused, without holding the task.
+    fn stage_task_peek(
+        &self,
+        action: &Action,
+        identity: &Identity<'_>,
+    ) -> Result<TaskSnapshot, String> {
+        let Some(task) = action.task_id() else {
+            return Ok(TaskSnapshot::default());
+        };
         let deadline = Instant::now() + self.store_timeout;
-        if let Err(e) = self.tasks.end(task_id, deadline) {
-            tracing::error!(task = task_id, error = %e, "task store: cannot end the task");
+        match self.tasks.peek(task, identity.agent, deadline) {
+            Ok(Ok(snapshot)) => Ok(snapshot),
+            Ok(Err(refusal)) => Err(refusal.to_string()),
+            Err(e) => Err(format!("denied: {e}")),
         }
     }
 
-    /// Lifts the task's quarantine; false if it was not quarantined or the store failed.
-    pub fn lift_quarantine(&self, task_id: &str) -> bool {
+    /// Ends a task in the store: later actions of the task are denied.
+    pub fn end_task(&self, task_id: &str) -> Result<(), StoreError> {
         let deadline = Instant::now() + self.store_timeout;
-        match self.tasks.lift_quarantine(task_id, deadline) {
-            Ok(lifted) => lifted,
-            Err(e) => {
-                tracing::error!(task = task_id, error = %e, "task store: cannot lift the quarantine");
-                false
-            }
-        }
+        self.tasks.end(task_id, deadline).inspect_err(|e| {
+            tracing::error!(task = task_id, error = %e, "task store: cannot end the task");
+        })
+    }
+
+    /// Lifts the task's quarantine; false if it was not quarantined.
+    pub fn lift_quarantine(&self, task_id: &str) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + self.store_timeout;
+        self.tasks.lift_quarantine(task_id, deadline).inspect_err(|e| {
+            tracing::error!(task = task_id, error = %e, "task store: cannot lift the quarantine");
+        })
+    }
+
+    /// The store's credential revocations, with its deadline.
+    pub fn revoker(&self) -> Revoker<'_> {
+        Revoker::new(self.tasks.as_ref(), self.store_timeout)
     }
 
     /// The task's recorded history, oldest first (empty if the store cannot answer).

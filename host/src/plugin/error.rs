@@ -115,6 +115,9 @@ pub enum LoadError {
     /// The artifact cache could not be opened.
     #[error("cannot open the artifact cache: {0}")]
     Cache(String),
+    /// The task store could not be set up (`[task_store]`).
+    #[error("cannot set up the task store: {0}")]
+    TaskStore(String),
 }
 
 impl From<VerifyError> for LoadError {

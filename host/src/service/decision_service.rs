@@ -27,6 +27,7 @@ use super::obligation_gate::{ObligationGate, Stages};
 use crate::Arbiter;
 use crate::identity::{Evidence, IdentityRefusal, IdentityVerifier, ResolvedIdentity, resolve};
 use crate::model::{Action, Decision, IdentityRecord};
+use crate::task::StoreError;
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 
@@ -162,21 +163,34 @@ impl DecisionService {
     /// Ends `task`: its later actions are denied, and every credential minted for it is
     /// revoked (introspection answers `active: false` until each would have expired).
     /// Returns how many live credentials were revoked (`None` without `[credentials]`).
-    pub fn end_task(&self, task: &str) -> Result<Option<usize>, NotReady> {
-        self.arbiter()?.end_task(task);
+    /// The task store failing is the inner error: the task was then not ended (or its
+    /// credentials not revoked), and the caller must be told, not answered `ended`.
+    pub fn end_task(&self, task: &str) -> Result<Result<Option<usize>, StoreError>, NotReady> {
+        let arbiter = self.arbiter()?;
+        if let Err(e) = arbiter.end_task(task) {
+            return Ok(Err(e));
+        }
         Ok(self
             .credential_issuer()
-            .map(|issuer| issuer.revoke_task(task)))
+            .map(|issuer| issuer.revoke_task(task, &arbiter.revoker()))
+            .transpose())
     }
 
     /// Lifts `task`'s quarantine: its actions are decided again. Credentials revoked by
     /// the quarantine stay revoked; new calls get new ones.
-    pub fn lift_quarantine(&self, task: &str) -> Result<bool, NotReady> {
-        let lifted = self.arbiter()?.lift_quarantine(task);
-        if lifted && let Some(issuer) = self.credential_issuer() {
-            issuer.reinstate_task(task);
+    pub fn lift_quarantine(&self, task: &str) -> Result<Result<bool, StoreError>, NotReady> {
+        let arbiter = self.arbiter()?;
+        let lifted = match arbiter.lift_quarantine(task) {
+            Ok(lifted) => lifted,
+            Err(e) => return Ok(Err(e)),
+        };
+        if lifted
+            && let Some(issuer) = self.credential_issuer()
+            && let Err(e) = issuer.reinstate_task(task, &arbiter.revoker())
+        {
+            return Ok(Err(e));
         }
-        Ok(lifted)
+        Ok(Ok(lifted))
     }
 
     /// Whether tasks are asserted or opened (asserted until a policy set is active).
@@ -258,6 +272,7 @@ impl DecisionService {
             issuer: self.credential_issuer().map(Arc::as_ref),
             plan,
             verified,
+            revoker: arbiter.revoker(),
         });
         let audit = strict.then(|| StrictAudit {
             log,
@@ -273,14 +288,24 @@ impl DecisionService {
             && let Some(issuer) = self.credential_issuer()
         {
             // Minted, then the decision became a deny (its record failed): never usable.
-            issuer.revoke(&credential);
+            // It was not handed out; if the store cannot record the revocation either,
+            // say so (the credential expires at its `exp`).
+            if let Err(e) = issuer.revoke(&credential, &arbiter.revoker()) {
+                tracing::error!(credential = %credential.id, error = %e, "task store: cannot revoke a credential minted for a denied call");
+            }
         }
         if decision.quarantine.is_some()
             && let (Some(task), Some(issuer)) =
                 (decision.task_id.as_deref(), self.credential_issuer())
         {
-            let revoked = issuer.revoke_task(task);
-            tracing::warn!(task, revoked, reason = ?decision.quarantine, "task quarantined; its credentials are revoked");
+            match issuer.revoke_task(task, &arbiter.revoker()) {
+                Ok(revoked) => {
+                    tracing::warn!(task, revoked, reason = ?decision.quarantine, "task quarantined; its credentials are revoked");
+                }
+                Err(e) => {
+                    tracing::error!(task, error = %e, reason = ?decision.quarantine, "task quarantined; the task store could not revoke its credentials");
+                }
+            }
         }
         self.count(&decision);
         let answered = answer(&decision);
@@ -319,8 +344,9 @@ impl DecisionService {
                 "the action names no task".to_owned(),
             ));
         };
+        let revoker = self.arbiter()?.revoker();
         issuer
-            .verify_task(token, task, &action.agent.id)
+            .verify_task(token, task, &action.agent.id, &revoker)
             .map_err(Refused::TaskCredential)
     }
 

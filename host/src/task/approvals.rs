@@ -35,6 +35,16 @@ impl ApprovalBook {
         }
     }
 
+    /// A book holding at most `max` approvals, starting with `approvals` (a shared
+    /// store loads one task's approvals into a book, applies one operation with the
+    /// same rules as in memory, and writes back what changed).
+    pub fn from_approvals(max: usize, approvals: impl IntoIterator<Item = Approval>) -> Self {
+        Self {
+            max,
+            approvals: Mutex::new(approvals.into_iter().map(|a| (a.id.clone(), a)).collect()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Approval>> {
         // Each operation replaces whole records: a panic elsewhere cannot leave one
         // half-written.

@@ -33,6 +33,7 @@
 
 use super::approvals::ApprovalBook;
 use super::history::{TaskHistory, TaskRefusal};
+use super::revocations::Revocations;
 use crate::config::{DEFAULT_MAX_APPROVALS, HistoryConfig, TaskSharing};
 use crate::model::{
     Approval, ApprovalBinding, ApprovalMatch, ApprovalRefusal, ApprovalVerdict, HistoryEntry,
@@ -80,6 +81,19 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
         agent: &str,
         deadline: Instant,
     ) -> Result<Result<Box<dyn TaskLease + '_>, TaskRefusal>, StoreError>;
+
+    /// What a preview reads: the task as `begin` would show it to `agent`, or why its
+    /// action would be refused, without holding the task (a preview records nothing).
+    fn peek(
+        &self,
+        task: &str,
+        agent: &str,
+        deadline: Instant,
+    ) -> Result<Result<TaskSnapshot, TaskRefusal>, StoreError> {
+        Ok(self
+            .begin(task, agent, deadline)?
+            .map(|lease| lease.snapshot().clone()))
+    }
 
     /// Ends the task: later actions are refused. Does not wait for decisions in flight
     /// (revocation is immediate; their records are discarded).
@@ -148,6 +162,52 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Every approval held, newest first.
     fn approvals(&self, deadline: Instant) -> Result<Vec<Approval>, StoreError>;
 
+    /// Remembers a credential minted for `task`, which expires at `expires_at` (Unix s):
+    /// if the task's credentials are revoked, it is born revoked.
+    fn credential_minted(
+        &self,
+        task: &str,
+        id: &str,
+        expires_at: u64,
+        now: u64,
+        deadline: Instant,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes every credential minted for `task`, and every one minted for it until
+    /// `until` (Unix s); returns how many were live.
+    fn revoke_task_credentials(
+        &self,
+        task: &str,
+        now: u64,
+        until: u64,
+        deadline: Instant,
+    ) -> Result<usize, StoreError>;
+
+    /// New credentials of `task` are live again (its quarantine was lifted); those
+    /// revoked stay revoked.
+    fn reinstate_task_credentials(&self, task: &str, deadline: Instant) -> Result<(), StoreError>;
+
+    /// Revokes one credential until it expires (Unix s).
+    fn revoke_credential(
+        &self,
+        id: &str,
+        expires_at: u64,
+        deadline: Instant,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the credential `id` is revoked.
+    fn credential_revoked(&self, id: &str, deadline: Instant) -> Result<bool, StoreError>;
+
+    /// Whether the store answers now (readiness). The in-memory store always does.
+    fn health(&self, _deadline: Instant) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// What the store is, for readiness and errors: `memory`, or `redis` and where.
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+
     /// Whether operations may block on the network (adapters then decide on a blocking
     /// thread rather than inline).
     fn is_remote(&self) -> bool {
@@ -166,6 +226,7 @@ pub struct MemoryTaskStore {
     /// Opened tasks (bounded with the known tasks: opening one makes it known).
     opened: Mutex<HashMap<String, OpenedTask>>,
     approvals: ApprovalBook,
+    revocations: Revocations,
 }
 
 impl MemoryTaskStore {
@@ -178,6 +239,7 @@ impl MemoryTaskStore {
             released: Condvar::new(),
             opened: Mutex::new(HashMap::new()),
             approvals: ApprovalBook::new(DEFAULT_MAX_APPROVALS),
+            revocations: Revocations::default(),
         }
     }
 
@@ -337,6 +399,47 @@ impl TaskStore for MemoryTaskStore {
 
     fn approvals(&self, _deadline: Instant) -> Result<Vec<Approval>, StoreError> {
         Ok(self.approvals.list())
+    }
+
+    fn credential_minted(
+        &self,
+        task: &str,
+        id: &str,
+        expires_at: u64,
+        now: u64,
+        _deadline: Instant,
+    ) -> Result<(), StoreError> {
+        self.revocations.minted(task, id, expires_at, now);
+        Ok(())
+    }
+
+    fn revoke_task_credentials(
+        &self,
+        task: &str,
+        now: u64,
+        until: u64,
+        _deadline: Instant,
+    ) -> Result<usize, StoreError> {
+        Ok(self.revocations.revoke_task(task, now, until))
+    }
+
+    fn reinstate_task_credentials(&self, task: &str, _deadline: Instant) -> Result<(), StoreError> {
+        self.revocations.reinstate_task(task);
+        Ok(())
+    }
+
+    fn revoke_credential(
+        &self,
+        id: &str,
+        expires_at: u64,
+        _deadline: Instant,
+    ) -> Result<(), StoreError> {
+        self.revocations.revoke(id, expires_at);
+        Ok(())
+    }
+
+    fn credential_revoked(&self, id: &str, _deadline: Instant) -> Result<bool, StoreError> {
+        Ok(self.revocations.is_revoked(id))
     }
 }
 

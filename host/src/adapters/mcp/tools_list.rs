@@ -15,6 +15,7 @@
 
 use super::call::{self, Phase};
 use super::config::{GatewayConfig, UpstreamConfig};
+use crate::adapters::blocking::blocking;
 use crate::identity::ResolvedIdentity;
 use crate::model::DecisionEffect;
 use crate::service::DecisionService;
@@ -70,7 +71,7 @@ impl ListFilter {
             Ok(action) => action,
             Err(_) => return false,
         };
-        match self.service.preview(&action) {
+        match blocking(|| self.service.preview(&action)) {
             Ok(decision) => decision.effect != DecisionEffect::Deny,
             Err(_) => false,
         }

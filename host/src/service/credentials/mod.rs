@@ -22,15 +22,14 @@
 //! every credential minted for it.
 
 mod config;
-mod revocation;
 mod signing;
 
 pub use config::{CredentialsConfig, DEFAULT_TTL_MS, MAX_TTL_MS, RawCredentials};
-pub use revocation::Revocations;
 pub use signing::{CredentialKey, SigningKeyError};
 
 use crate::decide::PostDecision;
 use crate::model::{Action, Decision, DecisionEffect, IssuedCredential, OpenedTask};
+use crate::task::{Revoker, StoreError};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -179,7 +178,6 @@ pub struct CredentialIssuer {
     config: CredentialsConfig,
     key: CredentialKey,
     decoding: DecodingKey,
-    revocations: Revocations,
 }
 
 /// Why no credential could be minted (the call is then denied).
@@ -204,6 +202,9 @@ pub enum MintError {
     /// Signing failed.
     #[error("the credential could not be signed: {0}")]
     Signing(String),
+    /// The task store could not record it (so it could not be revoked later).
+    #[error("the credential could not be recorded for revocation: {0}")]
+    Store(StoreError),
 }
 
 /// Why credentials could not be set up.
@@ -247,7 +248,6 @@ impl CredentialIssuer {
             config,
             key,
             decoding,
-            revocations: Revocations::default(),
         })
     }
 
@@ -257,12 +257,13 @@ impl CredentialIssuer {
     }
 
     /// Mints the credential for an allowed `action` whose forwarded arguments are
-    /// `arguments`.
+    /// `arguments`, recording it with `revoker` so that its task's end revokes it.
     pub fn mint(
         &self,
         action: &Action,
         arguments: &Value,
         request: &CredentialRequest,
+        revoker: &Revoker<'_>,
     ) -> Result<IssuedCredential, MintError> {
         if action.agent.attestation == "none" {
             return Err(MintError::Unverified(action.agent.id.clone()));
@@ -297,7 +298,9 @@ impl CredentialIssuer {
         };
         let token = self.sign(&claims)?;
         if let Some(task) = &claims.task {
-            self.revocations.minted(task, &claims.jti, exp, now);
+            revoker
+                .minted(task, &claims.jti, exp, now)
+                .map_err(MintError::Store)?;
         }
         Ok(IssuedCredential {
             id: claims.jti,
@@ -318,7 +321,12 @@ impl CredentialIssuer {
     }
 
     /// Mints the task credential of `agent` for an opened `task`.
-    pub fn mint_task(&self, task: &OpenedTask, agent: &str) -> Result<String, MintError> {
+    pub fn mint_task(
+        &self,
+        task: &OpenedTask,
+        agent: &str,
+        revoker: &Revoker<'_>,
+    ) -> Result<String, MintError> {
         let now = unix_now();
         let longest = now.saturating_add(MAX_TTL_MS / 1000);
         let exp = task
@@ -338,13 +346,22 @@ impl CredentialIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
         };
         let token = self.sign(&claims)?;
-        self.revocations.minted(&task.id, &claims.jti, exp, now);
+        revoker
+            .minted(&task.id, &claims.jti, exp, now)
+            .map_err(MintError::Store)?;
         Ok(token)
     }
 
     /// Checks that `token` is a live task credential of this issuer for `task` and
-    /// `agent`; says why not otherwise.
-    pub fn verify_task(&self, token: &str, task: &str, agent: &str) -> Result<(), String> {
+    /// `agent`; says why not otherwise (a store that cannot say whether it was revoked
+    /// refuses it).
+    pub fn verify_task(
+        &self,
+        token: &str,
+        task: &str,
+        agent: &str,
+        revoker: &Revoker<'_>,
+    ) -> Result<(), String> {
         let mut validation = Validation::new(self.key.algorithm);
         validation.algorithms = vec![self.key.algorithm];
         validation.leeway = 0;
@@ -358,10 +375,14 @@ impl CredentialIssuer {
         if unix_now() >= claims.exp {
             return Err(format!("the task credential expired at {}", claims.exp));
         }
-        if self.revocations.is_revoked(&claims.jti) {
-            return Err(
-                "the task credential was revoked: its task ended or was quarantined".to_owned(),
-            );
+        match revoker.is_revoked(&claims.jti) {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(
+                    "the task credential was revoked: its task ended or was quarantined".to_owned(),
+                );
+            }
+            Err(e) => return Err(format!("cannot tell whether it was revoked: {e}")),
         }
         if claims.task != task {
             return Err(format!(
@@ -380,26 +401,34 @@ impl CredentialIssuer {
 
     /// Revokes every credential minted for `task`, including any a decision in flight
     /// mints afterwards.
-    pub fn revoke_task(&self, task: &str) -> usize {
+    pub fn revoke_task(&self, task: &str, revoker: &Revoker<'_>) -> Result<usize, StoreError> {
         let now = unix_now();
-        self.revocations
-            .revoke_task(task, now, now.saturating_add(MAX_TTL_MS / 1000))
+        revoker.revoke_task(task, now, now.saturating_add(MAX_TTL_MS / 1000))
     }
 
     /// Lets `task` get credentials again (its quarantine was lifted).
-    pub fn reinstate_task(&self, task: &str) {
-        self.revocations.reinstate_task(task);
+    pub fn reinstate_task(&self, task: &str, revoker: &Revoker<'_>) -> Result<(), StoreError> {
+        revoker.reinstate_task(task)
     }
 
     /// Revokes one credential: minted for a call whose decision then became a deny.
-    pub fn revoke(&self, credential: &IssuedCredential) {
-        self.revocations
-            .revoke(&credential.id, credential.expires_at);
+    pub fn revoke(
+        &self,
+        credential: &IssuedCredential,
+        revoker: &Revoker<'_>,
+    ) -> Result<(), StoreError> {
+        revoker.revoke(&credential.id, credential.expires_at)
     }
 
     /// Whether `token` is a valid credential of this issuer now, and, for what
-    /// `binding` names, bound to it.
-    pub fn introspect(&self, token: &str, binding: &Binding) -> Introspection {
+    /// `binding` names, bound to it (not active when the store cannot say whether it
+    /// was revoked).
+    pub fn introspect(
+        &self,
+        token: &str,
+        binding: &Binding,
+        revoker: &Revoker<'_>,
+    ) -> Introspection {
         let inactive = |reason: String, claims: Option<CredentialClaims>| Introspection {
             active: false,
             reason: Some(reason),
@@ -419,11 +448,20 @@ impl CredentialIssuer {
         if unix_now() >= claims.exp {
             return inactive(format!("expired at {}", claims.exp), Some(claims));
         }
-        if self.revocations.is_revoked(&claims.jti) {
-            return inactive(
-                "revoked: its task ended or was quarantined".to_owned(),
-                Some(claims),
-            );
+        match revoker.is_revoked(&claims.jti) {
+            Ok(false) => {}
+            Ok(true) => {
+                return inactive(
+                    "revoked: its task ended or was quarantined".to_owned(),
+                    Some(claims),
+                );
+            }
+            Err(e) => {
+                return inactive(
+                    format!("cannot tell whether it was revoked: {e}"),
+                    Some(claims),
+                );
+            }
         }
         if let Some(audience) = &binding.audience
             && *audience != claims.aud
@@ -491,6 +529,8 @@ pub struct MintStage<'a> {
     /// Whether the decision service verified the agent's identity (an attestation the
     /// action carries is not enough: without `[identity]` it is only asserted).
     pub verified: bool,
+    /// Where minted credentials are recorded for revocation.
+    pub revoker: Revoker<'a>,
 }
 
 impl PostDecision for MintStage<'_> {
@@ -526,7 +566,7 @@ impl PostDecision for MintStage<'_> {
             decision.obligations.clear();
             return;
         };
-        match issuer.mint(action, &arguments, &request) {
+        match issuer.mint(action, &arguments, &request, &self.revoker) {
             Ok(credential) => decision.credential = Some(credential),
             Err(e) => {
                 decision.effect = DecisionEffect::Deny;

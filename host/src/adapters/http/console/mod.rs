@@ -13,6 +13,7 @@ pub mod session;
 
 use super::AppState;
 use super::auth::BearerToken;
+use crate::adapters::blocking::blocking;
 use crate::model::{ApprovalRefusal, ApprovalVerdict, ApproverRecord, unix_ms_now};
 use crate::{ApprovalError, Arbiter};
 use axum::Router;
@@ -234,7 +235,7 @@ async fn logout(
 /// Every approval as the API shows it (redacted arguments and reasons, status now).
 fn approval_views(state: &AppState, arbiter: &Arbiter) -> Result<Vec<Value>, String> {
     let now = unix_ms_now();
-    let approvals = arbiter.approvals().map_err(|e| e.to_string())?;
+    let approvals = blocking(|| arbiter.approvals()).map_err(|e| e.to_string())?;
     Ok(approvals
         .iter()
         .map(|a| super::routes::approvals::view(state, arbiter, a, now))
@@ -264,7 +265,7 @@ async fn approvals_json(State(state): State<AppState>, headers: HeaderMap) -> Re
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let now = unix_ms_now();
-    match arbiter.approvals() {
+    match blocking(|| arbiter.approvals()) {
         Ok(all) => axum::Json(json!(
             all.iter()
                 .map(|a| json!([a.id, a.status(now).as_str()]))
@@ -281,7 +282,7 @@ fn one(
     id: &str,
 ) -> Result<(Arc<Arbiter>, Value), Box<Response>> {
     let arbiter = active(state, session)?;
-    match arbiter.approval(id) {
+    match blocking(|| arbiter.approval(id)) {
         Ok(Some(a)) => {
             let shown = super::routes::approvals::view(state, &arbiter, &a, unix_ms_now());
             Ok((arbiter, shown))
@@ -416,7 +417,7 @@ fn answer(
             note: (!note.is_empty()).then(|| note.chars().take(1024).collect()),
         },
     };
-    let notice = match arbiter.answer_approval(&id, verdict) {
+    let notice = match blocking(|| arbiter.answer_approval(&id, verdict)) {
         Ok(a) => {
             tracing::info!(approval = %id, approver = %name, approve, status = a.state.as_str(), "approval answered in the console");
             if approve {
@@ -512,7 +513,7 @@ async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
             ids.push(id.to_owned());
         }
     }
-    for a in arbiter.approvals().unwrap_or_default() {
+    for a in blocking(|| arbiter.approvals()).unwrap_or_default() {
         if let Some(id) = a.binding.task
             && !ids.contains(&id)
         {
@@ -522,7 +523,7 @@ async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let rows: Vec<(String, Value)> = ids
         .into_iter()
         .map(|id| {
-            let (labels, closed, state) = match arbiter.task_standing(&id) {
+            let (labels, closed, state) = match blocking(|| arbiter.task_standing(&id)) {
                 // A store that cannot answer is shown as such, never as a running task.
                 Err(e) => (Vec::new(), Some(e.to_string()), "unknown"),
                 Ok((labels, None)) => (labels, None, "active"),
@@ -531,8 +532,7 @@ async fn tasks(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 }
                 Ok((labels, Some(why))) => (labels, Some(why), "quarantined"),
             };
-            let entries: Vec<Value> = arbiter
-                .task_history(&id)
+            let entries: Vec<Value> = blocking(|| arbiter.task_history(&id))
                 .iter()
                 .map(|e| json!({"server": e.server, "tool": e.tool, "effect": e.effect}))
                 .collect();

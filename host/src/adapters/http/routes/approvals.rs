@@ -13,6 +13,7 @@
 //! Arguments are shown as the decision log shows them (the same redaction).
 
 use super::{active, read_body};
+use crate::adapters::blocking::blocking;
 use crate::adapters::http::AppState;
 use crate::adapters::http::auth;
 use crate::adapters::http::error::ApiError;
@@ -119,7 +120,7 @@ pub async fn list(
     })?;
     let arbiter = Arc::clone(active(&state)?);
     let now = unix_ms_now();
-    let approvals = arbiter.approvals().map_err(|e| store_failed(&e))?;
+    let approvals = blocking(|| arbiter.approvals()).map_err(|e| store_failed(&e))?;
     let shown: Vec<Value> = approvals
         .iter()
         .filter(|a| query.status.is_none_or(|s| a.status(now) == s))
@@ -143,7 +144,7 @@ pub async fn show(
     authenticate(&state, request.headers(), request.extensions())?;
     let id = path_id(path)?;
     let arbiter = Arc::clone(active(&state)?);
-    match arbiter.approval(&id).map_err(|e| store_failed(&e))? {
+    match blocking(|| arbiter.approval(&id)).map_err(|e| store_failed(&e))? {
         Some(approval) => Ok(Json(view(&state, &arbiter, &approval, unix_ms_now()))),
         None => Err(unknown(&id)),
     }
@@ -272,7 +273,7 @@ async fn answer(
     };
     let who = approver.approver.clone();
     let verdict = ApprovalVerdict { approve, approver };
-    match arbiter.answer_approval(&id, verdict) {
+    match blocking(|| arbiter.answer_approval(&id, verdict)) {
         Ok(approval) => {
             tracing::info!(approval = %id, approver = %who, approve, status = approval.state.as_str(), "approval answered");
             Ok(Json(view(&state, &arbiter, &approval, unix_ms_now())))

@@ -8,6 +8,7 @@
 //! caller who does not already hold the token. Without `[credentials]` both answer 404.
 
 use super::{read_body, require_json};
+use crate::adapters::blocking::blocking;
 use crate::adapters::http::AppState;
 use crate::adapters::http::error::ApiError;
 use crate::service::credentials::{Binding, CredentialIssuer};
@@ -67,7 +68,10 @@ pub async fn introspect(
         tool: asked.tool,
         arguments: asked.arguments,
     };
-    serde_json::to_value(issuer.introspect(&asked.token, &binding))
-        .map(Json)
-        .map_err(|e| ApiError::internal(&e))
+    let arbiter = Arc::clone(super::active(&state)?);
+    serde_json::to_value(blocking(|| {
+        issuer.introspect(&asked.token, &binding, &arbiter.revoker())
+    }))
+    .map(Json)
+    .map_err(|e| ApiError::internal(&e))
 }

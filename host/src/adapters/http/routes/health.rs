@@ -1,10 +1,12 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (it can decide).
 
 use crate::adapters::http::AppState;
+use crate::task::StoreError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Liveness: always 200 while the process serves.
 pub async fn live() -> Json<Value> {
@@ -29,6 +31,31 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             log_word,
         );
     }
+    // A shared store that cannot answer denies every decision of a task: not ready,
+    // so that a load balancer sends traffic elsewhere. Asked off the async workers: a
+    // remote store may take up to its deadline.
+    let checked = {
+        let arbiter = Arc::clone(arbiter);
+        tokio::task::spawn_blocking(move || arbiter.task_store_health()).await
+    };
+    let (store, health) = match checked {
+        Ok(checked) => checked,
+        Err(e) => (
+            "unknown".to_owned(),
+            Err(StoreError::Unavailable(e.to_string())),
+        ),
+    };
+    if let Err(e) = health {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "not-ready",
+                "reason": format!("the task store ({store}) does not answer: {e}"),
+                "decision_log": log_word,
+                "task_store": "failing",
+            })),
+        );
+    }
     let set = arbiter.policy_set();
     (
         StatusCode::OK,
@@ -37,6 +64,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "generation": set.generation(),
             "plugins": set.plugins().len(),
             "decision_log": log_word,
+            "task_store": store,
         })),
     )
 }

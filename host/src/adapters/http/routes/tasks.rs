@@ -7,12 +7,15 @@
 
 use super::{active, read_body, require_json};
 use crate::TaskOpenError;
+use crate::adapters::blocking::blocking;
 use crate::adapters::http::AppState;
 use crate::adapters::http::auth;
 use crate::adapters::http::error::ApiError;
 use crate::adapters::identity::Presented;
 use crate::identity::IdentityRefusal;
 use crate::model::{OpenTask, check_id};
+use crate::service::credentials::MintError;
+use crate::task::StoreError;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
@@ -72,10 +75,9 @@ pub async fn end_named(
 fn end_task(state: &AppState, field: &str, task_id: String) -> Result<Json<Value>, ApiError> {
     check_id(field, &task_id).map_err(|e| invalid_task_id(field, e.problem))?;
     active(state)?;
-    let revoked = state
-        .service()
-        .end_task(&task_id)
-        .map_err(|_| super::not_ready())?;
+    let revoked = blocking(|| state.service().end_task(&task_id))
+        .map_err(|_| super::not_ready())?
+        .map_err(|e| store_failed(&e))?;
     tracing::info!(task_id = %task_id, credentials_revoked = ?revoked, "task ended");
     let mut answer = json!({"task_id": task_id, "ended": true});
     if let (Some(revoked), Some(object)) = (revoked, answer.as_object_mut()) {
@@ -139,7 +141,7 @@ pub async fn open(
         )
         .with_field(field)
     })?;
-    let opened = arbiter.open_task(asked, &opener).map_err(|e| match e {
+    let opened = blocking(|| arbiter.open_task(asked, &opener)).map_err(|e| match e {
         TaskOpenError::Invalid(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_task",
@@ -157,13 +159,17 @@ pub async fn open(
     if let Some(issuer) = state.service().credential_issuer() {
         let mut credentials = serde_json::Map::new();
         for agent in &opened.agents {
-            let token = issuer.mint_task(&opened, agent).map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_task",
-                    e.to_string(),
-                )
-            })?;
+            let token =
+                blocking(|| issuer.mint_task(&opened, agent, &arbiter.revoker())).map_err(|e| {
+                    match e {
+                        MintError::Store(e) => store_failed(&e),
+                        e => ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid_task",
+                            e.to_string(),
+                        ),
+                    }
+                })?;
             credentials.insert(agent.clone(), Value::String(token));
         }
         if let Some(object) = answer.as_object_mut() {
@@ -181,12 +187,20 @@ pub async fn lift_quarantine(
     let task_id = path_task_id(path)?;
     check_id("id", &task_id).map_err(|e| invalid_task_id("id", e.problem))?;
     active(&state)?;
-    let lifted = state
-        .service()
-        .lift_quarantine(&task_id)
-        .map_err(|_| super::not_ready())?;
+    let lifted = blocking(|| state.service().lift_quarantine(&task_id))
+        .map_err(|_| super::not_ready())?
+        .map_err(|e| store_failed(&e))?;
     tracing::warn!(task_id = %task_id, lifted, "quarantine lifted by an operator");
     Ok(Json(json!({"task_id": task_id, "lifted": lifted})))
+}
+
+/// The task store could not do what was asked: nothing is claimed done.
+fn store_failed(e: &StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_failed",
+        format!("{e}; nothing was changed, retry once the store answers"),
+    )
 }
 
 /// The task id of the path, or the JSON error a bad one gets.

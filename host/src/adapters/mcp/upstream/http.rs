@@ -24,6 +24,10 @@ const FORWARDED: [&str; 7] = [
     super::super::revision::LAST_EVENT_ID,
 ];
 
+/// How long an idle upstream connection is kept: below the 5 s keep-alive timeout of
+/// the common MCP server stacks (Node, uvicorn).
+const UPSTREAM_IDLE: Duration = Duration::from_secs(4);
+
 /// One Streamable HTTP upstream.
 #[derive(Debug)]
 pub struct HttpUpstream {
@@ -42,8 +46,13 @@ impl HttpUpstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        // Idle connections are dropped before the upstream drops them: Node's HTTP
+        // server closes an idle keep-alive connection after 5 s and uvicorn after 5 s,
+        // and a request sent on a connection the server is closing meets a reset and
+        // becomes a 502 for the client. Resending it is not safe (the upstream may have
+        // run the call), so the pool must not offer a connection that old.
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(UPSTREAM_IDLE)
             .build(connector);
         Ok(Self {
             url,

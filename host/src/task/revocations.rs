@@ -1,12 +1,81 @@
 //! Which minted credentials are revoked: every credential of a task that ended or was
 //! quarantined, kept until it would have expired anyway (after that its `exp` refuses
 //! it, so the entry can go).
+//!
+//! Revocations live in the task store, so that every replica sharing a store sees a
+//! revocation made on any of them: [`Revocations`] is the in-memory table of
+//! [`crate::task::MemoryTaskStore`]; the Redis store keeps the same facts in Redis.
+//! [`Revoker`] is how the credential issuer reaches them, with the store's deadline.
 
+use super::store::{StoreError, TaskStore};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Minted and revoked credential ids, in this process (the shared-store issue extends
-/// it across replicas).
+/// The task store's credential revocations, each operation bounded by the store's
+/// deadline. Times are Unix seconds, as in the credentials' `exp`.
+#[derive(Clone, Copy)]
+pub struct Revoker<'a> {
+    store: &'a dyn TaskStore,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Revoker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revoker")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Revoker<'a> {
+    /// Revocations of `store`, each operation bounded by `timeout`.
+    pub fn new(store: &'a dyn TaskStore, timeout: Duration) -> Self {
+        Self { store, timeout }
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Remembers a credential minted for `task` (born revoked if the task's credentials
+    /// are revoked).
+    pub fn minted(
+        &self,
+        task: &str,
+        id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.store
+            .credential_minted(task, id, expires_at, now, self.deadline())
+    }
+
+    /// Revokes every credential of `task`, and those minted for it until `until`;
+    /// returns how many were live.
+    pub fn revoke_task(&self, task: &str, now: u64, until: u64) -> Result<usize, StoreError> {
+        self.store
+            .revoke_task_credentials(task, now, until, self.deadline())
+    }
+
+    /// New credentials of `task` are live again.
+    pub fn reinstate_task(&self, task: &str) -> Result<(), StoreError> {
+        self.store.reinstate_task_credentials(task, self.deadline())
+    }
+
+    /// Revokes one credential until it expires.
+    pub fn revoke(&self, id: &str, expires_at: u64) -> Result<(), StoreError> {
+        self.store
+            .revoke_credential(id, expires_at, self.deadline())
+    }
+
+    /// Whether `id` is revoked.
+    pub fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        self.store.credential_revoked(id, self.deadline())
+    }
+}
+
+/// Minted and revoked credential ids, in this process.
 #[derive(Debug, Default)]
 pub struct Revocations {
     inner: Mutex<Inner>,
