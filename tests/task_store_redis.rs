@@ -605,8 +605,11 @@ fn credentials_revoked_on_one_replica_are_refused_on_the_other() {
             .introspect(&minted.token, &binding, &b.revoker())
             .active
     );
-    // The task ends on B: the credential A minted is refused by A too.
+    // The task ends on B: the credential A minted is refused by A too, from the end
+    // itself (one atomic step in Redis), before any separate revocation ran.
     b.end_task("c1").unwrap();
+    let seen = issuer_a.introspect(&minted.token, &binding, &a.revoker());
+    assert!(!seen.active, "{seen:?}");
     assert_eq!(issuer_b.revoke_task("c1", &b.revoker()).unwrap(), 1);
     let seen = issuer_a.introspect(&minted.token, &binding, &a.revoker());
     assert!(!seen.active, "{seen:?}");
@@ -646,4 +649,155 @@ fn a_preview_reads_the_shared_task_and_leaves_no_trace_in_it() {
     a.end_task("p1").unwrap();
     let ended = b.preview(&post);
     assert!(ended.reason.contains("has ended"), "{}", ended.reason);
+}
+
+/// `redis-server` speaking TLS only, with a password; killed on drop.
+struct TlsRedis {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_redis(password: &str) -> TlsRedis {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::svid::Ca::new("redis-test-ca");
+    let chain = ca.leaf(&[], |params| {
+        params.subject_alt_names = vec![rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        ))];
+    });
+    let split = chain.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    let (cert, key) = chain.split_at(split);
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("server.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("server-key.pem"), key).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &port.to_string()])
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--requirepass", password, "--tls-auth-clients", "no"])
+        .arg("--tls-cert-file")
+        .arg(dir.path().join("server.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.path().join("server-key.pem"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.path().join("ca.pem"))
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded: listening within 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server (TLS) did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TlsRedis { child, port, dir }
+}
+
+#[test]
+fn over_tls_with_a_password_it_decides_and_a_wrong_ca_or_password_denies_naming_the_store() {
+    let redis = tls_redis("s3cret-redis-password");
+    let ca = redis.dir.path().join("ca.pem");
+    let host_with = |password: &str, ca: &Path| {
+        common::arbiter(&format!(
+            "{}when_all_abstain = \"allow\"\n{SENSITIVITY}[tasks]\nstore_timeout_ms = 2000\n\
+             [task_store]\nkind = \"redis\"\nurl = \"rediss://:{password}@127.0.0.1:{}/0\"\n\
+             ca_file = \"{}\"\nkey_prefix = \"tls\"\n",
+            common::TEST_DEFAULTS,
+            redis.port,
+            ca.display()
+        ))
+    };
+    let good = host_with("s3cret-redis-password", &ca);
+    // Bounded: the server accepts TLS connections within a few attempts.
+    let mut read = good.decide(&action(read_issue("tls1", "r1", r#""restricted""#)));
+    for _ in 0..50 {
+        if read.effect == DecisionEffect::Allow {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        read = good.decide(&action(read_issue("tls1", "r1", r#""restricted""#)));
+    }
+    assert_eq!(read.effect, DecisionEffect::Allow, "{}", read.reason);
+    let post = good.decide(&action(post_outside("tls1", "r2")));
+    assert_eq!(post.effect, DecisionEffect::Deny);
+    assert!(
+        post.reason.contains("restricted"),
+        "the history is in Redis: {}",
+        post.reason
+    );
+    let (store, health) = good.task_store_health();
+    assert_eq!(store, format!("redis (rediss://127.0.0.1:{})", redis.port));
+    assert!(health.is_ok(), "{health:?}");
+
+    let wrong_password = host_with("not-the-password", &ca);
+    let denied = wrong_password.decide(&action(read_issue("tls2", "r3", "")));
+    assert_eq!(denied.effect, DecisionEffect::Deny);
+    assert!(denied.reason.contains("task store"), "{}", denied.reason);
+    assert!(
+        !denied.reason.contains("not-the-password"),
+        "{}",
+        denied.reason
+    );
+
+    let other_ca = redis.dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, common::svid::Ca::new("another-ca").pem()).unwrap();
+    let untrusted = host_with("s3cret-redis-password", &other_ca);
+    let denied = untrusted.decide(&action(read_issue("tls3", "r4", "")));
+    assert_eq!(denied.effect, DecisionEffect::Deny);
+    assert!(denied.reason.contains("task store"), "{}", denied.reason);
+}
+
+#[test]
+fn an_opened_task_that_redis_no_longer_holds_is_refused_not_started_clean() {
+    let redis = RedisServer::start();
+    let replica = host(&redis, "lost", "[tasks]\nmode = \"opened\"\n");
+    let opening: arbiter_host::OpenTask = serde_json::from_value(json!({
+        "agents": ["spiffe://example.org/agent/triager"],
+        "intent": "triage-issue",
+    }))
+    .unwrap();
+    let opened = replica.open_task(opening, "admin").unwrap();
+    let call = |request: &str, labels: &str| {
+        let mut call = read_issue(&opened.id, request, labels);
+        call["task"]["intent"] = json!("");
+        action(call)
+    };
+    assert_eq!(
+        replica.decide(&call("r1", r#""restricted""#)).effect,
+        DecisionEffect::Allow
+    );
+    // Redis loses everything (a restart without persistence, a failover that lost
+    // data): the replica remembers the opening, but not the taint, so it must not go on.
+    let _: () = redis::cmd("FLUSHALL")
+        .query(&mut redis.connection().unwrap())
+        .unwrap();
+    let after = replica.decide(&call("r2", ""));
+    assert_eq!(after.effect, DecisionEffect::Deny, "{after:#?}");
+    assert!(
+        after.reason.contains("Redis no longer holds it"),
+        "{}",
+        after.reason
+    );
+    // And from then on it is unknown, as on every other replica.
+    let again = replica.decide(&call("r3", ""));
+    assert_eq!(again.effect, DecisionEffect::Deny);
+    assert!(again.reason.contains("was not opened"), "{}", again.reason);
 }

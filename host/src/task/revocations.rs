@@ -69,9 +69,15 @@ impl<'a> Revoker<'a> {
             .revoke_credential(id, expires_at, self.deadline())
     }
 
-    /// Whether `id` is revoked.
-    pub fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
-        self.store.credential_revoked(id, self.deadline())
+    /// Whether `id`, issued at `issued_at` (Unix s) for `task`, is revoked.
+    pub fn is_revoked(
+        &self,
+        id: &str,
+        task: Option<&str>,
+        issued_at: u64,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .credential_revoked(id, task, issued_at, self.deadline())
     }
 }
 

@@ -195,8 +195,16 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
         deadline: Instant,
     ) -> Result<(), StoreError>;
 
-    /// Whether the credential `id` is revoked.
-    fn credential_revoked(&self, id: &str, deadline: Instant) -> Result<bool, StoreError>;
+    /// Whether the credential `id`, issued at `issued_at` (Unix s) for `task`, is
+    /// revoked: by its id, or with every credential its task had when the task's
+    /// credentials were revoked.
+    fn credential_revoked(
+        &self,
+        id: &str,
+        task: Option<&str>,
+        issued_at: u64,
+        deadline: Instant,
+    ) -> Result<bool, StoreError>;
 
     /// Whether the store answers now (readiness). The in-memory store always does.
     fn health(&self, _deadline: Instant) -> Result<(), StoreError> {
@@ -438,7 +446,14 @@ impl TaskStore for MemoryTaskStore {
         Ok(())
     }
 
-    fn credential_revoked(&self, id: &str, _deadline: Instant) -> Result<bool, StoreError> {
+    fn credential_revoked(
+        &self,
+        id: &str,
+        _task: Option<&str>,
+        _issued_at: u64,
+        _deadline: Instant,
+    ) -> Result<bool, StoreError> {
+        // In memory a task's revocation lists every credential it had, by id.
         Ok(self.revocations.is_revoked(id))
     }
 }

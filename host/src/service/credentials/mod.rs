@@ -375,7 +375,7 @@ impl CredentialIssuer {
         if unix_now() >= claims.exp {
             return Err(format!("the task credential expired at {}", claims.exp));
         }
-        match revoker.is_revoked(&claims.jti) {
+        match revoker.is_revoked(&claims.jti, Some(&claims.task), claims.iat) {
             Ok(false) => {}
             Ok(true) => {
                 return Err(
@@ -448,7 +448,7 @@ impl CredentialIssuer {
         if unix_now() >= claims.exp {
             return inactive(format!("expired at {}", claims.exp), Some(claims));
         }
-        match revoker.is_revoked(&claims.jti) {
+        match revoker.is_revoked(&claims.jti, claims.task.as_deref(), claims.iat) {
             Ok(false) => {}
             Ok(true) => {
                 return inactive(

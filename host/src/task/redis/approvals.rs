@@ -112,6 +112,15 @@ pub fn request(
                             bound: store.max_approvals,
                         }))));
                     }
+                    // Indexed first (idempotent, another slot): an approval that lands is
+                    // always findable by id. One that does not land (the book changed,
+                    // re-run) leaves an index entry that finds nothing until it expires.
+                    redis::pipe()
+                        .zadd(store.keys.approval_index(), &made.id, made.expires_at)
+                        .ignore()
+                        .hset(store.keys.approval_scopes(), &made.id, &scope)
+                        .ignore()
+                        .query::<()>(con)?;
                     match write_back(store, con, &scope, made, now)? {
                         Ok(true) => Ok(Ok(Some(asked))),
                         Ok(false) => Ok(Ok(None)),
@@ -127,37 +136,11 @@ pub fn request(
         match outcome {
             Err(e) => return Err(store.connections.garbage(e)),
             Ok(None) => continue,
-            Ok(Some(Ok(made))) => {
-                if made.id == approval.id {
-                    index(store, &made, &scope, deadline)?;
-                }
-                return Ok(Ok(made));
-            }
+            Ok(Some(Ok(made))) => return Ok(Ok(made)),
             Ok(Some(Err(refusal))) => return Ok(Err(refusal)),
         }
     }
     Err(contended())
-}
-
-fn index(
-    store: &RedisTaskStore,
-    approval: &Approval,
-    scope: &str,
-    deadline: Instant,
-) -> Result<(), StoreError> {
-    store.connections.with(deadline, |con| {
-        redis::pipe()
-            .atomic()
-            .zadd(
-                store.keys.approval_index(),
-                &approval.id,
-                approval.expires_at,
-            )
-            .ignore()
-            .hset(store.keys.approval_scopes(), &approval.id, scope)
-            .ignore()
-            .query::<()>(con)
-    })
 }
 
 fn contended() -> StoreError {

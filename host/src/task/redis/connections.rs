@@ -101,13 +101,33 @@ impl Connections {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `op` on a connection before `deadline`. A pooled connection that turns out
+    /// Runs `op`, which must be idempotent (running it twice leaves what running it once
+    /// does), on a connection before `deadline`. A pooled connection that turns out
     /// dead (Redis restarted since it was opened) is replaced once by a fresh one, so a
     /// Redis that came back serves the very next decision.
     pub fn with<T>(
         &self,
         deadline: Instant,
+        op: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.run_op(deadline, op, true)
+    }
+
+    /// Runs `op` once: for a step that must not be repeated when its answer was lost
+    /// (recording a decision).
+    pub fn with_once<T>(
+        &self,
+        deadline: Instant,
+        op: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        self.run_op(deadline, op, false)
+    }
+
+    fn run_op<T>(
+        &self,
+        deadline: Instant,
         mut op: impl FnMut(&mut Connection) -> RedisResult<T>,
+        may_repeat: bool,
     ) -> Result<T, StoreError> {
         let pooled = self.lock_idle().pop();
         let from_pool = pooled.is_some();
@@ -120,11 +140,12 @@ impl Connections {
                 self.give_back(con);
                 Ok(value)
             }
-            Err(e)
-                if from_pool
-                    && (e.is_connection_dropped() || e.is_io_error())
-                    && !e.is_timeout() =>
-            {
+            Err(e) if is_dead_connection(&e) => {
+                // The other idle connections went to the same server: likely dead too.
+                self.lock_idle().clear();
+                if !(from_pool && may_repeat) {
+                    return Err(self.failure(e));
+                }
                 drop(con);
                 let mut fresh = self.connect(deadline)?;
                 let value = self
@@ -149,11 +170,23 @@ impl Connections {
         op(con)
     }
 
+    /// A new connection with every script loaded, so that pipelines can run them by
+    /// hash (a server that lost them, after a restart, gets them with the connection).
     fn connect(&self, deadline: Instant) -> Result<Connection, StoreError> {
         let left = left_before(deadline).ok_or(StoreError::Timeout)?;
-        self.client
+        let mut con = self
+            .client
             .get_connection_with_timeout(left)
-            .map_err(|e| self.failure(e))
+            .map_err(|e| self.failure(e))?;
+        self.run(&mut con, deadline, &mut |con| {
+            let mut pipe = redis::pipe();
+            for script in super::scripts::all() {
+                pipe.load_script(script).ignore();
+            }
+            pipe.query::<()>(con)
+        })
+        .map_err(|e| self.failure(e))?;
+        Ok(con)
     }
 
     fn give_back(&self, con: Connection) {
@@ -180,6 +213,11 @@ impl Connections {
             self.shown
         ))
     }
+}
+
+/// Whether the connection itself failed (rather than one command on it).
+fn is_dead_connection(e: &RedisError) -> bool {
+    !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error() || e.is_unrecoverable_error())
 }
 
 /// What is left before `deadline`, if anything (at least a millisecond: a zero timeout

@@ -165,13 +165,22 @@ impl RedisTaskStore {
         self.task_ttl_ms(expires_at)
     }
 
+    /// Records that `agent` acts in `task`, in the same round trip as `pipe`'s other
+    /// commands.
+    fn index_agent(&self, pipe: &mut redis::Pipeline, agent: &str, task: &str, ttl: u64) {
+        let index = self.keys.agent_tasks(agent);
+        let ttl = millis(self.config.untimed_ttl).max(ttl);
+        pipe.invoke_script(scripts::AGENT_INDEX.key(index).arg(task).arg(ttl))
+            .ignore();
+    }
+
     fn text(&self, value: &Value, what: &str) -> Result<String, StoreError> {
         match value {
             Value::BulkString(bytes) => String::from_utf8(bytes.clone())
                 .map_err(|_| self.connections.garbage(format!("{what} is not UTF-8"))),
             Value::SimpleString(s) => Ok(s.clone()),
             Value::Okay => Ok("OK".to_owned()),
-            Value::Nil => Ok(String::new()),
+            // The scripts answer '' for a missing value: a nil is not theirs.
             other => Err(self
                 .connections
                 .garbage(format!("{what}: expected text, got {other:?}"))),
@@ -183,7 +192,6 @@ impl RedisTaskStore {
             Value::Array(items) | Value::Set(items) => {
                 items.iter().map(|v| self.text(v, what)).collect()
             }
-            Value::Nil => Ok(Vec::new()),
             other => Err(self
                 .connections
                 .garbage(format!("{what}: expected a list, got {other:?}"))),
@@ -192,7 +200,8 @@ impl RedisTaskStore {
 
     fn release(&self, task: &str, token: &str) {
         let lock = self.keys.task(task).lock();
-        let deadline = Instant::now() + self.config.lease.min(Duration::from_secs(1));
+        // Short: a Redis that cannot answer now lets the lease expire the lock.
+        let deadline = Instant::now() + Duration::from_millis(100);
         let released = self.connections.with(deadline, |con| {
             scripts::RELEASE.key(&lock).arg(token).invoke::<i64>(con)
         });
@@ -211,7 +220,7 @@ impl RedisTaskStore {
         token: &str,
         lock: bool,
         deadline: Instant,
-    ) -> Result<Option<Result<TaskSnapshot, TaskRefusal>>, StoreError> {
+    ) -> Result<Option<Result<Admitted, TaskRefusal>>, StoreError> {
         let keys = self.keys.task(task);
         let answer: Value = self.connections.with(deadline, |con| {
             scripts::BEGIN
@@ -256,27 +265,37 @@ impl RedisTaskStore {
         let entries = self.texts(entries, "entries")?;
         let mut labels = self.texts(labels, "labels")?;
         let agents = self.texts(agents, "agents")?;
-        let opened_for: Vec<String> = if opened.is_empty() {
-            Vec::new()
+        let opening: Option<OpenedTask> = if opened.is_empty() {
+            None
         } else {
             let opened: OpenedTask = serde_json::from_str(&opened)
                 .map_err(|e| self.connections.garbage(format!("opened task: {e}")))?;
-            let agents = opened.agents.clone();
             self.remember_opening(&opened);
-            agents
+            Some(opened)
         };
+        // This replica took the task for an opened one (its opening is kept here), but
+        // Redis no longer has it: its keys expired, or Redis lost its data. Deciding it
+        // as a new task would start it clean; refuse instead.
+        if opening.is_none() && self.lock_openings().remove(task).is_some() {
+            return Err(StoreError::Unavailable(format!(
+                "task `{task}` was opened, but Redis no longer holds it (its keys expired, or Redis lost its data); it is refused rather than started clean"
+            )));
+        }
+        let opened_for: &[String] = opening.as_ref().map_or(&[], |o| o.agents.as_slice());
         let other_agent = || TaskRefusal::OtherAgent {
             task: task.to_owned(),
             agent: agent.to_owned(),
         };
-        let is_member = owner == agent || agents.iter().any(|a| a == agent);
+        // As in memory: another agent acts in a task only while sharing (or the
+        // opening) lets it, whatever it did before.
         if !owner.is_empty()
-            && !is_member
+            && owner != agent
             && !self.sharing.allows(&owner, agent)
             && !opened_for.iter().any(|a| a == agent)
         {
             return Ok(Some(Err(other_agent())));
         }
+        let is_member = owner == agent || agents.iter().any(|a| a == agent);
         // Taint follows every agent of a task; an agent the task could not remember
         // would escape it, so it is not let in.
         if !owner.is_empty() && !is_member && agents.len() >= MAX_TASK_CO_AGENTS {
@@ -291,9 +310,12 @@ impl RedisTaskStore {
             })
             .collect::<Result<VecDeque<_>, _>>()?;
         labels.sort();
-        Ok(Some(Ok(TaskSnapshot {
-            entries: Arc::new(entries),
-            labels: Arc::from(labels),
+        Ok(Some(Ok(Admitted {
+            snapshot: TaskSnapshot {
+                entries: Arc::new(entries),
+                labels: Arc::from(labels),
+            },
+            expires_at: opening.and_then(|o| o.expires_at),
         })))
     }
 
@@ -342,7 +364,6 @@ impl RedisTaskStore {
             .collect();
         labels.sort();
         labels.dedup();
-        labels.truncate(MAX_TASK_LABELS);
         Ok(labels)
     }
 }
@@ -363,14 +384,26 @@ impl TaskStore for RedisTaskStore {
         // growing pause, until the deadline.
         let mut pause = Duration::from_micros(200);
         loop {
-            match self.try_begin(task, agent, &token, true, deadline)? {
-                Some(Ok(snapshot)) => {
+            let read = match self.try_begin(task, agent, &token, true, deadline) {
+                Ok(read) => read,
+                Err(e) => {
+                    // The lock may have been taken before the answer went wrong: give it
+                    // back unless Redis is stalled (the lease expires it then).
+                    if e != StoreError::Timeout {
+                        self.release(task, &token);
+                    }
+                    return Err(e);
+                }
+            };
+            match read {
+                Some(Ok(admitted)) => {
                     return Ok(Ok(Box::new(RedisLease {
                         store: self,
                         task: task.to_owned(),
                         agent: agent.to_owned(),
                         token,
-                        snapshot,
+                        snapshot: admitted.snapshot,
+                        expires_at: admitted.expires_at,
                         done: false,
                     })));
                 }
@@ -400,7 +433,7 @@ impl TaskStore for RedisTaskStore {
         deadline: Instant,
     ) -> Result<Result<TaskSnapshot, TaskRefusal>, StoreError> {
         match self.try_begin(task, agent, "", false, deadline)? {
-            Some(read) => Ok(read),
+            Some(read) => Ok(read.map(|admitted| admitted.snapshot)),
             None => Err(self
                 .connections
                 .garbage("a read without the lock found it busy")),
@@ -409,7 +442,11 @@ impl TaskStore for RedisTaskStore {
 
     fn end(&self, task: &str, deadline: Instant) -> Result<(), StoreError> {
         let keys = self.keys.task(task);
-        let ttl = self.ttl_of(task).max(millis(self.config.untimed_ttl));
+        let ttl = self
+            .ttl_of(task)
+            .max(millis(self.config.untimed_ttl))
+            .max(REVOCATION_MS);
+        let now = unix_ms_now() / 1000;
         self.connections.with(deadline, |con| {
             scripts::END
                 .key(keys.meta())
@@ -417,6 +454,8 @@ impl TaskStore for RedisTaskStore {
                 .key(keys.labels())
                 .key(keys.agents())
                 .arg(ttl)
+                .arg(now)
+                .arg(now + REVOCATION_MS / 1000)
                 .invoke::<String>(con)
         })?;
         self.lock_openings().remove(task);
@@ -425,7 +464,7 @@ impl TaskStore for RedisTaskStore {
 
     fn lift_quarantine(&self, task: &str, deadline: Instant) -> Result<bool, StoreError> {
         let meta = self.keys.task(task).meta();
-        let lifted: i64 = self.connections.with(deadline, |con| {
+        let lifted: i64 = self.connections.with_once(deadline, |con| {
             redis::cmd("HDEL").arg(&meta).arg("quarantine").query(con)
         })?;
         Ok(lifted == 1)
@@ -473,18 +512,10 @@ impl TaskStore for RedisTaskStore {
                 .connections
                 .garbage(format!("task id `{}` is already taken", task.id)));
         }
-        let index: Vec<String> = task
-            .agents
-            .iter()
-            .map(|a| self.keys.agent_tasks(a))
-            .collect();
-        let untimed = millis(self.config.untimed_ttl).max(ttl);
         self.connections.with(deadline, |con| {
             let mut pipe = redis::pipe();
-            for key in &index {
-                pipe.sadd(key, &task.id).ignore();
-                pipe.pexpire(key, i64::try_from(untimed).unwrap_or(i64::MAX))
-                    .ignore();
+            for agent in &task.agents {
+                self.index_agent(&mut pipe, agent, &task.id, ttl);
             }
             pipe.query::<()>(con)
         })?;
@@ -636,35 +667,15 @@ impl TaskStore for RedisTaskStore {
             .saturating_sub(now)
             .saturating_mul(1000)
             .saturating_add(1000);
-        let minted: Vec<(String, u64)> = self.connections.with(deadline, |con| {
+        self.connections.with(deadline, |con| {
             scripts::REVOKE_TASK
                 .key(keys.meta())
                 .key(keys.credentials())
+                .arg(now)
                 .arg(until)
                 .arg(ttl)
-                .invoke::<HashMap<String, u64>>(con)
-                .map(|m| m.into_iter().collect())
-        })?;
-        let live: Vec<&(String, u64)> = minted.iter().filter(|(_, exp)| *exp > now).collect();
-        if !live.is_empty() {
-            self.connections.with(deadline, |con| {
-                let mut pipe = redis::pipe();
-                for (id, exp) in &live {
-                    let ms = exp
-                        .saturating_sub(now)
-                        .saturating_mul(1000)
-                        .saturating_add(1000);
-                    pipe.cmd("SET")
-                        .arg(self.keys.credential_revoked(id))
-                        .arg(1)
-                        .arg("PX")
-                        .arg(ms)
-                        .ignore();
-                }
-                pipe.query::<()>(con)
-            })?;
-        }
-        Ok(live.len())
+                .invoke::<usize>(con)
+        })
     }
 
     fn reinstate_task_credentials(&self, task: &str, deadline: Instant) -> Result<(), StoreError> {
@@ -700,12 +711,35 @@ impl TaskStore for RedisTaskStore {
         })
     }
 
-    fn credential_revoked(&self, id: &str, deadline: Instant) -> Result<bool, StoreError> {
+    fn credential_revoked(
+        &self,
+        id: &str,
+        task: Option<&str>,
+        issued_at: u64,
+        deadline: Instant,
+    ) -> Result<bool, StoreError> {
         let key = self.keys.credential_revoked(id);
-        let exists: i64 = self
-            .connections
-            .with(deadline, |con| redis::cmd("EXISTS").arg(&key).query(con))?;
-        Ok(exists == 1)
+        let meta = task.map(|t| self.keys.task(t).meta());
+        let (revoked, task_revoked_at): (i64, Option<String>) =
+            self.connections.with(deadline, |con| match &meta {
+                Some(meta) => redis::pipe()
+                    .exists(&key)
+                    .hget(meta, "creds_revoked_at")
+                    .query(con),
+                None => redis::cmd("EXISTS")
+                    .arg(&key)
+                    .query::<i64>(con)
+                    .map(|n| (n, None)),
+            })?;
+        let task_revoked_at = match task_revoked_at {
+            None => None,
+            Some(at) => Some(at.parse::<u64>().map_err(|_| {
+                self.connections
+                    .garbage(format!("a task's revocation time `{at}`"))
+            })?),
+        };
+        // Every credential of the task issued until its revocation is revoked.
+        Ok(revoked == 1 || task_revoked_at.is_some_and(|at| issued_at <= at))
     }
 
     fn health(&self, deadline: Instant) -> Result<(), StoreError> {
@@ -735,9 +769,20 @@ struct RedisLease<'a> {
     agent: String,
     token: String,
     snapshot: TaskSnapshot,
+    /// The opened task's expiry, for the lifetime of what the commit writes.
+    expires_at: Option<u64>,
     /// Committed (the script released the lock) or released already.
     done: bool,
 }
+
+/// What `begin` read of an admitted task.
+struct Admitted {
+    snapshot: TaskSnapshot,
+    expires_at: Option<u64>,
+}
+
+/// How long a task's credential revocation is kept: as long as a credential can live.
+const REVOCATION_MS: u64 = crate::service::credentials::MAX_TTL_MS + 60_000;
 
 impl Drop for RedisLease<'_> {
     fn drop(&mut self) {
@@ -762,53 +807,47 @@ impl TaskLease for RedisLease<'_> {
         let keys = store.keys.task(&lease.task);
         let json = serde_json::to_string(&StoredEntry::from(&entry))
             .map_err(|e| StoreError::Unavailable(format!("cannot encode the entry: {e}")))?;
-        let ttl = store.ttl_of(&lease.task);
+        let ttl = store.task_ttl_ms(lease.expires_at);
+        let now = unix_ms_now() / 1000;
         // The deadline of a commit is the lease: past it, the lock may be another's.
         let deadline = Instant::now() + store.config.lease;
-        let answer: Result<String, StoreError> = store.connections.with(deadline, |con| {
-            let mut call = scripts::COMMIT.prepare_invoke();
-            call.key(keys.meta())
-                .key(keys.lock())
-                .key(keys.entries())
-                .key(keys.labels())
-                .key(keys.agents())
-                .arg(&lease.token)
-                .arg(&json)
-                .arg(store.max_entries)
-                .arg(&lease.agent)
-                .arg(quarantine.unwrap_or(""))
-                .arg(ttl)
-                .arg(MAX_TASK_LABELS);
-            for label in &entry.labels {
-                call.arg(label);
+        let mut commit = scripts::COMMIT.prepare_invoke();
+        commit
+            .key(keys.meta())
+            .key(keys.lock())
+            .key(keys.entries())
+            .key(keys.labels())
+            .key(keys.agents())
+            .arg(&lease.token)
+            .arg(&json)
+            .arg(store.max_entries)
+            .arg(&lease.agent)
+            .arg(quarantine.unwrap_or(""))
+            .arg(ttl)
+            .arg(MAX_TASK_LABELS)
+            .arg(now)
+            .arg(now + REVOCATION_MS / 1000);
+        for label in &entry.labels {
+            commit.arg(label);
+        }
+        // Once: run twice, the second would find the lock gone and deny a recorded call.
+        let answer: Result<String, StoreError> = store.connections.with_once(deadline, |con| {
+            let mut pipe = redis::pipe();
+            pipe.invoke_script(&commit);
+            if !lease.agent.is_empty() {
+                // The agent's task index (another slot), in the same round trip; kept
+                // fresh on every record, so an agent's long task stays in it.
+                store.index_agent(&mut pipe, &lease.agent, &lease.task, ttl);
             }
-            call.invoke(con)
+            let (answer,): (String,) = pipe.query(con)?;
+            Ok(answer)
         });
-        let answer = match answer {
-            Ok(answer) => {
-                lease.done = true;
-                answer
-            }
-            // Whether the script ran is unknown: give the lock back if it is still ours.
-            Err(e) => return Err(e),
-        };
+        // Whether the script ran is unknown on an error: the lease gives the lock back
+        // if it is still ours (Drop).
+        let answer = answer?;
+        lease.done = true;
         match answer.as_str() {
             "ok" => Ok(()),
-            "new-agent" => {
-                if !lease.agent.is_empty() {
-                    let index = store.keys.agent_tasks(&lease.agent);
-                    let untimed = millis(store.config.untimed_ttl).max(ttl);
-                    store.connections.with(deadline, |con| {
-                        redis::pipe()
-                            .sadd(&index, &lease.task)
-                            .ignore()
-                            .pexpire(&index, i64::try_from(untimed).unwrap_or(i64::MAX))
-                            .ignore()
-                            .query::<()>(con)
-                    })?;
-                }
-                Ok(())
-            }
             "lost" => Err(StoreError::Unavailable(format!(
                 "the decision held task `{}` past its lease (`task_store.lease_ms` = {} ms); not recorded",
                 lease.task,

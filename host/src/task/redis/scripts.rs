@@ -29,8 +29,11 @@ pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('HGET', KEYS[1], 'ended') == '1' then return {'ended'} end
 local q = redis.call('HGET', KEYS[1], 'quarantine')
 if q then return {'quarantined', q} end
-if ARGV[3] == '1' and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'busy'}
+if ARGV[3] == '1' then
+  local held = redis.call('GET', KEYS[2])
+  -- The same token again: a retry after a lost answer, not another decision.
+  if held and held ~= ARGV[1] then return {'busy'} end
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 end
 return {'ok',
   redis.call('HGET', KEYS[1], 'owner') or '',
@@ -53,52 +56,67 @@ return 0
     )
 });
 
-/// Records a decision and releases the task, if this decision still holds it.
+/// Records a decision and releases the task, if this decision still holds it. With a
+/// quarantine, the task's credentials are revoked in the same step (every one issued
+/// until now; those minted later are born revoked until ARGV[9]), so no failure
+/// between the two can leave a quarantined task's credentials live.
 /// KEYS: meta, lock, entries, labels, agents.
 /// ARGV: token, entry, max entries, agent, quarantine ('' for none), ttl, max labels,
-/// labels….
-/// Returns 'lost' (the lease expired or another decision took the task), 'ended',
-/// 'new-agent' (recorded; the agent is new in the task) or 'ok'.
+/// now (Unix s), revoke until (Unix s), labels….
+/// Returns 'lost' (the lease expired or another decision took the task; a quarantine
+/// is still marked), 'ended' or 'ok'.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{EXTEND}
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lost' end
+local function quarantine()
+  if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'ended') ~= '1' then
+    redis.call('HSET', KEYS[1], 'quarantine', ARGV[5],
+      'creds_revoked_at', ARGV[8], 'creds_revoked_until', ARGV[9])
+    extend(KEYS[1], tonumber(ARGV[6]))
+  end
+end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  -- Not ours any more: record nothing over another decision, but never drop the
+  -- quarantine this deny triggered.
+  quarantine()
+  return 'lost'
+end
 redis.call('DEL', KEYS[2])
 if redis.call('HGET', KEYS[1], 'ended') == '1' then return 'ended' end
 local agent = ARGV[4]
 local owner = redis.call('HGET', KEYS[1], 'owner')
-local new_agent = 0
 if (not owner) or owner == '' then
   if agent ~= '' then redis.call('HSET', KEYS[1], 'owner', agent) end
-  new_agent = 1
 elseif owner ~= agent and agent ~= '' then
-  new_agent = redis.call('SADD', KEYS[5], agent)
+  redis.call('SADD', KEYS[5], agent)
 end
 redis.call('RPUSH', KEYS[3], ARGV[2])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
 local max_labels = tonumber(ARGV[7])
-for i = 8, #ARGV do
+for i = 10, #ARGV do
   if redis.call('SCARD', KEYS[4]) < max_labels then redis.call('SADD', KEYS[4], ARGV[i]) end
 end
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'quarantine', ARGV[5]) end
+quarantine()
 local ttl = tonumber(ARGV[6])
 extend(KEYS[1], ttl)
 extend(KEYS[3], ttl)
 extend(KEYS[4], ttl)
 extend(KEYS[5], ttl)
-if new_agent == 1 then return 'new-agent' end
 return 'ok'
 "
     ))
 });
 
-/// Ends the task: later decisions are refused, its window and taint are dropped, and a
-/// decision in flight finds it ended when it commits.
-/// KEYS: meta, entries, labels, agents. ARGV: ttl of the ended mark.
+/// Ends the task: later decisions are refused, its window and taint are dropped, a
+/// decision in flight finds it ended when it commits, and its credentials are revoked
+/// in the same step. Idempotent.
+/// KEYS: meta, entries, labels, agents. ARGV: ttl of the ended mark, now (Unix s),
+/// revoke until (Unix s).
 pub static END: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{EXTEND}
-redis.call('HSET', KEYS[1], 'ended', '1')
+redis.call('HSET', KEYS[1], 'ended', '1', 'creds_revoked_at', ARGV[2],
+  'creds_revoked_until', ARGV[3])
 redis.call('HDEL', KEYS[1], 'quarantine', 'opened')
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 extend(KEYS[1], tonumber(ARGV[1]))
@@ -110,11 +128,15 @@ return 'ok'
 /// Records a newly opened task.
 /// KEYS: meta, labels, agents. ARGV: opened (JSON), owner, ttl, count of other agents,
 /// the other agents…, inherited labels….
-/// Returns 'exists' (the id is taken: never overwritten) or 'ok'.
+/// Returns 'exists' (the id is taken by another opening: never overwritten) or 'ok'
+/// (also for a retry of the same opening).
 pub static OPEN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{EXTEND}
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'opened') == ARGV[1] then return 'ok' end
+  return 'exists'
+end
 redis.call('HSET', KEYS[1], 'opened', ARGV[1], 'owner', ARGV[2])
 local others = tonumber(ARGV[4])
 for i = 5, 4 + others do redis.call('SADD', KEYS[3], ARGV[i]) end
@@ -143,20 +165,53 @@ return 'ok'
     ))
 });
 
-/// Revokes the task's credentials: returns those minted (id, expiry, …) and marks
-/// later ones born revoked until ARGV[1] (Unix s).
-/// KEYS: meta, creds. ARGV: until (Unix s), ttl.
+/// Revokes the task's credentials: every one issued until now (ARGV[1]) is revoked,
+/// and those minted until ARGV[2] are born revoked. Idempotent. Returns how many
+/// minted ones were still live.
+/// KEYS: meta, creds. ARGV: now (Unix s), until (Unix s), ttl.
 pub static REVOKE_TASK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{EXTEND}
-redis.call('HSET', KEYS[1], 'creds_revoked_until', ARGV[1])
-extend(KEYS[1], tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'creds_revoked_at', ARGV[1], 'creds_revoked_until', ARGV[2])
+extend(KEYS[1], tonumber(ARGV[3]))
 local minted = redis.call('HGETALL', KEYS[2])
-redis.call('DEL', KEYS[2])
-return minted
+local live = 0
+for i = 2, #minted, 2 do
+  if tonumber(minted[i]) > tonumber(ARGV[1]) then live = live + 1 end
+end
+return live
 "
     ))
 });
+
+/// Records that an agent acted in a task (for taint inheritance when a task is opened
+/// for it), extending the index's lifetime. Idempotent.
+/// KEYS: the agent's task index. ARGV: task, ttl.
+pub static AGENT_INDEX: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{EXTEND}
+redis.call('SADD', KEYS[1], ARGV[1])
+extend(KEYS[1], tonumber(ARGV[2]))
+return 'ok'
+"
+    ))
+});
+
+/// Every script, loaded on each new connection so that pipelines can run them by
+/// hash.
+pub fn all() -> [&'static Script; 9] {
+    [
+        &BEGIN,
+        &RELEASE,
+        &COMMIT,
+        &END,
+        &OPEN,
+        &MINTED,
+        &REVOKE_TASK,
+        &AGENT_INDEX,
+        &PRUNE_APPROVALS,
+    ]
+}
 
 /// Drops expired approvals from the index; returns how many are left.
 /// KEYS: index, scopes. ARGV: now (Unix ms).
