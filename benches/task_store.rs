@@ -6,9 +6,10 @@
 //! - `new-task`: every decision in a new task (the first action of a task also writes
 //!   the agent's task index).
 //!
-//! For each: p50/p90/p99 in µs, the p50 the Redis store adds, and the Redis commands per
-//! decision, counted by Redis itself (`INFO stats`); each command here is one round
-//! trip. Run: `scripts/build-plugins.sh && scripts/install-test-deps.sh &&
+//! For each: p50/p90/p99 in µs, the p50 the Redis store adds, and the scripts run per
+//! decision, counted by Redis itself (`INFO commandstats`). A decision runs three: one
+//! round trip takes and reads the task, and one pipelines the record with the agent's
+//! task index, so two round trips. Run: `scripts/build-plugins.sh && scripts/install-test-deps.sh &&
 //! cargo bench -p arbiter-host --bench task_store`. Bounded: 2 × 2 × 5000 decisions.
 
 #![expect(
@@ -20,7 +21,10 @@
 
 mod support;
 
-use arbiter_host::{Action, Arbiter, Config};
+use arbiter_host::config::{HistoryConfig, TaskSharing, TaskStoreConfig};
+use arbiter_host::{
+    Action, Arbiter, Config, Effect, HistoryEntry, MemoryTaskStore, RedisTaskStore, TaskStore,
+};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -69,12 +73,15 @@ fn connection(redis: &Redis) -> redis::RedisResult<redis::Connection> {
     Ok(con)
 }
 
-fn commands_processed(con: &mut redis::Connection) -> u64 {
-    let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap();
+/// Scripts run by clients so far (`EVALSHA` calls; the commands a script runs inside
+/// Redis are not round trips and are not counted).
+fn scripts_run(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
     info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.trim().parse().ok())
-        .unwrap()
+        .unwrap_or(0)
 }
 
 /// The three reference plugins with their example settings, on `store`.
@@ -117,13 +124,19 @@ fn main() {
     );
     let counter = AtomicU64::new(0);
     println!("task_store: {SAMPLES} decisions each, three reference plugins, Redis on loopback");
+    // The floor: one round trip to this Redis, from the same client library.
+    let ping = support::percentiles(SAMPLES, || {
+        let _: String = redis::cmd("PING").query(&mut con).unwrap();
+    });
+    println!("  round trip (PING)  {ping}");
+    store_alone(&redis);
     for case in ["same-task", "new-task"] {
         let mut p50 = [0.0; 2];
         for (i, (name, arbiter)) in [("memory", &memory), ("redis", &shared)]
             .into_iter()
             .enumerate()
         {
-            let before = commands_processed(&mut con);
+            let before = scripts_run(&mut con);
             let percentiles = support::percentiles_with_setup(
                 SAMPLES,
                 || match case {
@@ -138,15 +151,71 @@ fn main() {
                     assert_eq!(decision.effect, expected, "{}", decision.reason);
                 },
             );
-            // INFO itself is one command.
-            let commands = commands_processed(&mut con) - before - 1;
+            let scripts = scripts_run(&mut con) - before;
             let calls = SAMPLES + SAMPLES / 10;
             p50[i] = percentiles.p50;
             println!(
-                "  {case:<10} {name:<7} {percentiles}   Redis commands per decision {:.2}",
-                commands as f64 / calls as f64
+                "  {case:<10} {name:<7} {percentiles}   scripts per decision {:.2}",
+                scripts as f64 / calls as f64
             );
         }
         println!("  {case:<10} added   p50 {:>8.2} µs", p50[1] - p50[0]);
+    }
+}
+
+/// The store alone, without plugins: `begin` then `commit` of one entry, the task's
+/// window full (64 entries), on each store.
+fn store_alone(redis: &Redis) {
+    let config = Config::from_toml(
+        &format!(
+            "[task_store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{}/0\"\nkey_prefix = \"alone\"\n",
+            redis.port
+        ),
+        &support::root(),
+    )
+    .unwrap();
+    let TaskStoreConfig::Redis(redis_config) = config.task_store else {
+        unreachable!("a redis table")
+    };
+    let shared = RedisTaskStore::new(
+        *redis_config,
+        HistoryConfig::default(),
+        TaskSharing::default(),
+        100,
+    )
+    .unwrap();
+    let memory = MemoryTaskStore::new(HistoryConfig::default(), TaskSharing::default());
+    let entry = || HistoryEntry {
+        request_id: "req-0001".to_owned(),
+        server: "github".to_owned(),
+        tool: "get_issue".to_owned(),
+        effect: Effect::Allow,
+        labels: vec!["internal".to_owned()],
+        time: 1_767_268_800_000,
+    };
+    for (name, store) in [
+        ("memory", &memory as &dyn TaskStore),
+        ("redis", &shared as &dyn TaskStore),
+    ] {
+        let round = || {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let lease = store.begin("alone", "agent", deadline).unwrap().unwrap();
+            lease.commit(entry(), None).unwrap();
+        };
+        for _ in 0..100 {
+            round();
+        }
+        println!(
+            "  store alone {name:<7} begin+commit {}",
+            support::percentiles(SAMPLES, round)
+        );
+        let peek = || {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            store.peek("alone", "agent", deadline).unwrap().unwrap();
+        };
+        println!(
+            "  store alone {name:<7} read only    {}",
+            support::percentiles(SAMPLES, peek)
+        );
     }
 }

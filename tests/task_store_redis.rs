@@ -172,6 +172,17 @@ impl Replica {
         body: Option<Value>,
         token: Option<&str>,
     ) -> (u16, Value) {
+        self.send_with(method, path, body, token, &[])
+    }
+
+    fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let url = format!("http://{}{path}", self.addr);
         let mut request = match method {
             "GET" => self.client.get(url),
@@ -182,6 +193,9 @@ impl Replica {
         }
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         self.runtime.block_on(async {
             match request.send().await {
@@ -284,6 +298,20 @@ fn a_chain_split_across_replicas_is_caught_and_an_end_on_one_is_seen_on_the_othe
     // The same post in an untainted task is allowed: the deny is the chain's.
     let clean = b.decide(&post_outside("t2", "r3"));
     assert_eq!(clean["effect"], "allow", "{clean}");
+    // A replica's own last view of a task is never taken for the task: A saw t3 clean,
+    // B taints it, and A's next call of t3 sees the taint.
+    assert_eq!(a.decide(&read_issue("t3", "r5", ""))["effect"], "allow");
+    assert_eq!(a.decide(&read_issue("t3", "r6", ""))["effect"], "allow");
+    assert_eq!(
+        b.decide(&read_issue("t3", "r7", r#""restricted""#))["effect"],
+        "allow"
+    );
+    let late = a.decide(&post_outside("t3", "r8"));
+    assert_eq!(late["effect"], "deny", "{late}");
+    assert!(
+        late["reason"].as_str().unwrap().contains("restricted"),
+        "{late}"
+    );
 
     // Ended on A: the very next call of the task on B is denied.
     let (status, ended) = a.send("POST", "/v1/tasks/t2/end", None, Some(ADMIN));
@@ -800,4 +828,154 @@ fn an_opened_task_that_redis_no_longer_holds_is_refused_not_started_clean() {
     let again = replica.decide(&call("r3", ""));
     assert_eq!(again.effect, DecisionEffect::Deny);
     assert!(again.reason.contains("was not opened"), "{}", again.reason);
+}
+
+#[test]
+fn a_task_credential_revoked_by_an_end_on_one_replica_is_refused_by_the_other() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("credentials.pem");
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tables = format!(
+        "[tasks]\nmode = \"opened\"\n[credentials]\nsigning_key = \"{}\"\n\
+         issuer = \"spiffe://example.org/arbiter\"\n{}",
+        key.display(),
+        store_table(&redis, "")
+    );
+    let (a, b) = two_replicas(dir.path(), &common::echo("allow", "allow", ""), &tables);
+    let agent = "spiffe://example.org/agent/triager";
+    let (status, opened) = a.send(
+        "POST",
+        "/v1/tasks",
+        Some(json!({"agents": [agent], "intent": "triage-issue"})),
+        Some(ADMIN),
+    );
+    assert_eq!(status, 201, "{opened}");
+    let task = opened["id"].as_str().unwrap();
+    let credential = opened["credentials"][agent].as_str().unwrap();
+    let mut call = read_issue(task, "r1", "");
+    call["task"]["intent"] = json!("");
+    let decide_on_b = |request: &str| {
+        let mut call = call.clone();
+        call["request_id"] = json!(request);
+        b.send_with(
+            "POST",
+            "/v1/decide",
+            Some(call),
+            None,
+            &[("x-arbiter-task-credential", credential)],
+        )
+    };
+    // Opened on A, its credential holds on B.
+    let (status, allowed) = decide_on_b("r1");
+    assert_eq!(
+        (status, &allowed["effect"]),
+        (200, &json!("allow")),
+        "{allowed}"
+    );
+    let (status, ended) = a.send("POST", &format!("/v1/tasks/{task}/end"), None, Some(ADMIN));
+    assert_eq!(status, 200, "{ended}");
+    // Ended on A: B refuses the credential itself, before deciding anything.
+    let (status, refused) = decide_on_b("r2");
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "task_credential_refused",
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_redis_rolled_back_to_older_data_never_passes_a_replicas_copy_off_as_current() {
+    let redis = RedisServer::start();
+    let a = host(&redis, "rollback", "");
+    let b = host(&redis, "rollback", "");
+    let mut con = redis.connection().unwrap();
+    let keys = [
+        "rollback:task:{r}",
+        "rollback:task:{r}:entries",
+        "rollback:task:{r}:labels",
+    ];
+    assert_eq!(
+        a.decide(&action(read_issue("r", "r1", ""))).effect,
+        DecisionEffect::Allow
+    );
+    // What a restore from an older dump (or a lagging replica promoted) would bring back.
+    let saved: Vec<Option<Vec<u8>>> = keys
+        .iter()
+        .map(|k| redis::cmd("DUMP").arg(*k).query(&mut con).unwrap())
+        .collect();
+    // A records once more and keeps its copy of the task at that version.
+    assert_eq!(
+        a.decide(&action(read_issue("r", "r2", ""))).effect,
+        DecisionEffect::Allow
+    );
+    for (key, dump) in keys.iter().zip(&saved) {
+        let _: () = redis::cmd("DEL").arg(*key).query(&mut con).unwrap();
+        if let Some(dump) = dump {
+            let _: () = redis::cmd("RESTORE")
+                .arg(*key)
+                .arg(0)
+                .arg(dump.as_slice())
+                .query(&mut con)
+                .unwrap();
+        }
+    }
+    // B records the taint on the rolled-back task: as many records as A had made.
+    assert_eq!(
+        b.decide(&action(read_issue("r", "r3", r#""restricted""#)))
+            .effect,
+        DecisionEffect::Allow
+    );
+    // A's copy is of a version Redis no longer has: it reads the task again.
+    let post = a.decide(&action(post_outside("r", "r4")));
+    assert_eq!(post.effect, DecisionEffect::Deny, "{post:#?}");
+    assert!(post.reason.contains("restricted"), "{}", post.reason);
+}
+
+/// How many times clients made Redis run `command` (inside scripts included).
+fn command_calls(con: &mut redis::Connection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_task_that_stays_on_one_replica_is_not_read_back_on_every_call() {
+    let redis = RedisServer::start();
+    let a = host(&redis, "stays", "");
+    let b = host(&redis, "stays", "");
+    let mut con = redis.connection().unwrap();
+    for n in 0..3 {
+        a.decide(&action(read_issue("s", &format!("warm{n}"), "")));
+    }
+    let before = command_calls(&mut con, "lrange");
+    for n in 0..10 {
+        a.decide(&action(read_issue("s", &format!("r{n}"), "")));
+    }
+    assert_eq!(
+        command_calls(&mut con, "lrange") - before,
+        0,
+        "A's own records are current"
+    );
+    // Once B records, A reads the task again, once.
+    b.decide(&action(read_issue("s", "b1", "")));
+    let before = command_calls(&mut con, "lrange");
+    a.decide(&action(read_issue("s", "a1", "")));
+    a.decide(&action(read_issue("s", "a2", "")));
+    assert_eq!(command_calls(&mut con, "lrange") - before, 1);
 }

@@ -277,6 +277,12 @@ impl Arbiter {
         self.pipeline.revoker()
     }
 
+    /// Whether task-store operations go over the network (decisions then belong on a
+    /// blocking thread).
+    pub fn task_store_is_remote(&self) -> bool {
+        self.pipeline.tasks().is_remote()
+    }
+
     /// Whether the task store answers now, and what it is (readiness).
     pub fn task_store_health(&self) -> (String, Result<(), StoreError>) {
         let tasks = self.pipeline.tasks();

@@ -17,8 +17,9 @@
 //! # Blocking
 //!
 //! A decision is microseconds of CPU, so async adapters call `decide` inline. In strict
-//! mode it waits for the log write; [`DecisionService::blocks`] says so, and the adapter
-//! then calls it from a blocking thread (`tokio::task::spawn_blocking`).
+//! mode it waits for the log write, and with a shared task store (Redis) it waits for
+//! the network; [`DecisionService::blocks`] says so, and the adapter then calls it from
+//! a blocking thread (`tokio::task::spawn_blocking`).
 
 use super::credentials::{CredentialIssuer, CredentialPlan, MintStage};
 use super::decision_log::{DecisionLog, LogEntry, StrictAudit};
@@ -238,10 +239,11 @@ impl DecisionService {
         &self.inner.log
     }
 
-    /// Whether [`DecisionService::decide`] may block on I/O (strict decision log), so
-    /// that an async adapter should call it from a blocking thread.
+    /// Whether [`DecisionService::decide`] may block on I/O (a strict decision log, or
+    /// a task store on the network), so that an async adapter should call it from a
+    /// blocking thread.
     pub fn blocks(&self) -> bool {
-        self.inner.log.is_strict()
+        self.inner.log.is_strict() || self.arbiter().is_ok_and(|a| a.task_store_is_remote())
     }
 
     /// Decides `action`, which the adapter's parser has validated

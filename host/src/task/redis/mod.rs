@@ -21,9 +21,17 @@
 //!
 //! Any failure (Redis unreachable, past the deadline, an answer that cannot be parsed)
 //! is a [`StoreError`], which denies the decision naming the store. There is no local
-//! copy of task state to fall back on. The only thing kept locally is the opening of
-//! an opened task, which never changes once written; whether the task has ended since
-//! is read from Redis on every decision.
+//! copy of task state to fall back on. Two things are kept locally, and neither is
+//! ever trusted on its own:
+//!
+//! - the opening of an opened task, which never changes once written; whether the task
+//!   has ended since is read from Redis on every decision, and a task whose opening
+//!   Redis no longer holds is refused;
+//! - the task's entries and labels as this replica last read or recorded them, with
+//!   the task's version (`epoch:seq`, changed by every record). `BEGIN` compares the
+//!   version in Redis, under the lock, and sends the entries and labels again whenever
+//!   they changed; only an unchanged task is decided on the copy. That saves reading
+//!   and parsing the whole window on every call of a task that stays on one replica.
 //!
 //! # Lifetimes
 //!
@@ -58,6 +66,8 @@ use std::time::{Duration, Instant};
 /// At most this many openings are kept locally (they are immutable; beyond this the
 /// table is cleared and re-read from Redis as needed).
 const MAX_CACHED_OPENINGS: usize = 10_000;
+/// At most this many task snapshots are kept locally (beyond, the table is cleared).
+const MAX_CACHED_SNAPSHOTS: usize = 10_000;
 
 /// The task store on Redis.
 pub struct RedisTaskStore {
@@ -69,6 +79,9 @@ pub struct RedisTaskStore {
     max_approvals: usize,
     /// Openings of opened tasks, as written once by `open`.
     openings: Mutex<HashMap<String, OpenedTask>>,
+    /// The last snapshot of each task this replica read or recorded, by the task's
+    /// version in Redis: reused only when Redis says the version is still current.
+    snapshots: Mutex<HashMap<String, (String, TaskSnapshot)>>,
 }
 
 impl std::fmt::Debug for RedisTaskStore {
@@ -134,6 +147,7 @@ impl RedisTaskStore {
             max_entries: history.max_entries_per_task.max(1),
             max_approvals,
             openings: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(HashMap::new()),
         })
     }
 
@@ -148,6 +162,33 @@ impl RedisTaskStore {
             openings.clear();
         }
         openings.insert(task.id.clone(), task.clone());
+    }
+
+    fn lock_snapshots(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, TaskSnapshot)>> {
+        // Whole values are inserted and removed.
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The version and snapshot of `task` this replica holds, if any.
+    fn cached_snapshot(&self, task: &str) -> Option<(String, TaskSnapshot)> {
+        self.lock_snapshots().get(task).cloned()
+    }
+
+    /// Keeps what `version` of `task` holds. A version without an epoch (no record
+    /// yet) is not kept: nothing would tell a later, different task of that id apart.
+    fn remember_snapshot(&self, task: &str, version: &str, snapshot: &TaskSnapshot) {
+        if version.starts_with(':') {
+            return;
+        }
+        let mut snapshots = self.lock_snapshots();
+        if snapshots.len() >= MAX_CACHED_SNAPSHOTS && !snapshots.contains_key(task) {
+            snapshots.clear();
+        }
+        snapshots.insert(task.to_owned(), (version.to_owned(), snapshot.clone()));
+    }
+
+    fn forget_snapshot(&self, task: &str) {
+        self.lock_snapshots().remove(task);
     }
 
     /// How long a task's keys must live from now: its expiry plus the grace period,
@@ -222,6 +263,10 @@ impl RedisTaskStore {
         deadline: Instant,
     ) -> Result<Option<Result<Admitted, TaskRefusal>>, StoreError> {
         let keys = self.keys.task(task);
+        // What this replica read or recorded last of the task: sent back only if the
+        // task changed since (Redis compares the version, atomically, under the lock).
+        let cached = self.cached_snapshot(task);
+        let held = cached.as_ref().map_or("", |(version, _)| version.as_str());
         let answer: Value = self.connections.with(deadline, |con| {
             scripts::BEGIN
                 .key(keys.meta())
@@ -232,6 +277,7 @@ impl RedisTaskStore {
                 .arg(token)
                 .arg(millis(self.config.lease))
                 .arg(if lock { "1" } else { "0" })
+                .arg(held)
                 .invoke(con)
         })?;
         let parts: &[Value] = match &answer {
@@ -242,7 +288,7 @@ impl RedisTaskStore {
             Some((word, rest)) => (self.text(word, "begin")?, rest),
             None => return Err(self.connections.garbage("begin: an empty answer")),
         };
-        let [owner, opened, entries, labels, agents] = match (word.as_str(), rest) {
+        let [owner, opened, agents, version, entries, labels] = match (word.as_str(), rest) {
             ("ended", _) => return Ok(Some(Err(TaskRefusal::Ended(task.to_owned())))),
             ("quarantined", rest) => {
                 let reason = match rest.first() {
@@ -255,16 +301,19 @@ impl RedisTaskStore {
                 })));
             }
             ("busy", _) => return Ok(None),
-            ("ok", [owner, opened, entries, labels, agents]) => {
-                [owner, opened, entries, labels, agents]
+            ("same", [owner, opened, agents, version]) => {
+                [owner, opened, agents, version, &Value::Nil, &Value::Nil]
+            }
+            ("ok", [owner, opened, agents, version, entries, labels]) => {
+                [owner, opened, agents, version, entries, labels]
             }
             (other, _) => return Err(self.connections.garbage(format!("begin: `{other}`"))),
         };
+        let unchanged = word == "same";
         let owner = self.text(owner, "owner")?;
         let opened = self.text(opened, "opened")?;
-        let entries = self.texts(entries, "entries")?;
-        let mut labels = self.texts(labels, "labels")?;
         let agents = self.texts(agents, "agents")?;
+        let version = self.text(version, "version")?;
         let opening: Option<OpenedTask> = if opened.is_empty() {
             None
         } else {
@@ -301,21 +350,34 @@ impl RedisTaskStore {
         if !owner.is_empty() && !is_member && agents.len() >= MAX_TASK_CO_AGENTS {
             return Ok(Some(Err(other_agent())));
         }
-        let entries = entries
-            .iter()
-            .map(|e| {
-                serde_json::from_str::<StoredEntry>(e)
-                    .map(HistoryEntry::from)
-                    .map_err(|e| self.connections.garbage(format!("history entry: {e}")))
-            })
-            .collect::<Result<VecDeque<_>, _>>()?;
-        labels.sort();
-        Ok(Some(Ok(Admitted {
-            snapshot: TaskSnapshot {
+        let snapshot = if unchanged {
+            match cached {
+                Some((_, snapshot)) => snapshot,
+                None => return Err(self.connections.garbage("begin: `same` for nothing held")),
+            }
+        } else {
+            let entries = self
+                .texts(entries, "entries")?
+                .iter()
+                .map(|e| {
+                    serde_json::from_str::<StoredEntry>(e)
+                        .map(HistoryEntry::from)
+                        .map_err(|e| self.connections.garbage(format!("history entry: {e}")))
+                })
+                .collect::<Result<VecDeque<_>, _>>()?;
+            let mut labels = self.texts(labels, "labels")?;
+            labels.sort();
+            let snapshot = TaskSnapshot {
                 entries: Arc::new(entries),
                 labels: Arc::from(labels),
-            },
+            };
+            self.remember_snapshot(task, &version, &snapshot);
+            snapshot
+        };
+        Ok(Some(Ok(Admitted {
+            snapshot,
             expires_at: opening.and_then(|o| o.expires_at),
+            version,
         })))
     }
 
@@ -404,6 +466,7 @@ impl TaskStore for RedisTaskStore {
                         token,
                         snapshot: admitted.snapshot,
                         expires_at: admitted.expires_at,
+                        version: admitted.version,
                         done: false,
                     })));
                 }
@@ -459,6 +522,7 @@ impl TaskStore for RedisTaskStore {
                 .invoke::<String>(con)
         })?;
         self.lock_openings().remove(task);
+        self.forget_snapshot(task);
         Ok(())
     }
 
@@ -771,14 +835,41 @@ struct RedisLease<'a> {
     snapshot: TaskSnapshot,
     /// The opened task's expiry, for the lifetime of what the commit writes.
     expires_at: Option<u64>,
+    /// The task's version `snapshot` is of.
+    version: String,
     /// Committed (the script released the lock) or released already.
     done: bool,
+}
+
+impl RedisLease<'_> {
+    /// The task as the commit script leaves it: `entry` appended (the oldest dropped
+    /// past `max_entries`), its labels added while the task has fewer than
+    /// [`MAX_TASK_LABELS`].
+    fn snapshot_after(&self, entry: &HistoryEntry, max_entries: usize) -> TaskSnapshot {
+        let mut entries: VecDeque<HistoryEntry> = self.snapshot.entries.iter().cloned().collect();
+        entries.push_back(entry.clone());
+        while entries.len() > max_entries {
+            entries.pop_front();
+        }
+        let mut labels: Vec<String> = self.snapshot.labels.to_vec();
+        for label in &entry.labels {
+            if labels.len() < MAX_TASK_LABELS && !labels.contains(label) {
+                labels.push(label.clone());
+            }
+        }
+        labels.sort();
+        TaskSnapshot {
+            entries: Arc::new(entries),
+            labels: Arc::from(labels),
+        }
+    }
 }
 
 /// What `begin` read of an admitted task.
 struct Admitted {
     snapshot: TaskSnapshot,
     expires_at: Option<u64>,
+    version: String,
 }
 
 /// How long a task's credential revocation is kept: as long as a credential can live.
@@ -826,38 +917,51 @@ impl TaskLease for RedisLease<'_> {
             .arg(ttl)
             .arg(MAX_TASK_LABELS)
             .arg(now)
-            .arg(now + REVOCATION_MS / 1000);
+            .arg(now + REVOCATION_MS / 1000)
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(&lease.version);
         for label in &entry.labels {
             commit.arg(label);
         }
         // Once: run twice, the second would find the lock gone and deny a recorded call.
-        let answer: Result<String, StoreError> = store.connections.with_once(deadline, |con| {
-            let mut pipe = redis::pipe();
-            pipe.invoke_script(&commit);
-            if !lease.agent.is_empty() {
-                // The agent's task index (another slot), in the same round trip; kept
-                // fresh on every record, so an agent's long task stays in it.
-                store.index_agent(&mut pipe, &lease.agent, &lease.task, ttl);
-            }
-            let (answer,): (String,) = pipe.query(con)?;
-            Ok(answer)
-        });
+        let answer: Result<Vec<String>, StoreError> =
+            store.connections.with_once(deadline, |con| {
+                let mut pipe = redis::pipe();
+                pipe.invoke_script(&commit);
+                if !lease.agent.is_empty() {
+                    // The agent's task index (another slot), in the same round trip; kept
+                    // fresh on every record, so an agent's long task stays in it.
+                    store.index_agent(&mut pipe, &lease.agent, &lease.task, ttl);
+                }
+                let (answer,): (Vec<String>,) = pipe.query(con)?;
+                Ok(answer)
+            });
         // Whether the script ran is unknown on an error: the lease gives the lock back
         // if it is still ours (Drop).
-        let answer = answer?;
+        let answer = answer.inspect_err(|_| store.forget_snapshot(&lease.task))?;
         lease.done = true;
-        match answer.as_str() {
-            "ok" => Ok(()),
-            "lost" => Err(StoreError::Unavailable(format!(
+        match answer.as_slice() {
+            [ok, version, same] if ok == "ok" => {
+                if same == "1" {
+                    // What Redis now holds, as the script made it: the next decision of
+                    // the task here need not read it back.
+                    let snapshot = lease.snapshot_after(&entry, store.max_entries);
+                    store.remember_snapshot(&lease.task, version, &snapshot);
+                } else {
+                    store.forget_snapshot(&lease.task);
+                }
+                Ok(())
+            }
+            [lost] if lost == "lost" => Err(StoreError::Unavailable(format!(
                 "the decision held task `{}` past its lease (`task_store.lease_ms` = {} ms); not recorded",
                 lease.task,
                 millis(store.config.lease)
             ))),
-            "ended" => Err(StoreError::Unavailable(format!(
+            [ended] if ended == "ended" => Err(StoreError::Unavailable(format!(
                 "task `{}` ended while the decision ran; not recorded",
                 lease.task
             ))),
-            other => Err(store.connections.garbage(format!("commit: `{other}`"))),
+            other => Err(store.connections.garbage(format!("commit: {other:?}"))),
         }
     }
 }

@@ -19,28 +19,33 @@ end
 ";
 
 /// Opens the task for one decision (ARGV[3] = '1': takes its lock), or reads it for a
-/// preview ('0': no lock).
-/// KEYS: meta, lock, entries, labels, agents. ARGV: token, lease, lock.
-/// Returns `{'ended'}`, `{'quarantined', reason}`, `{'busy'}`, or
-/// `{'ok', owner, opened, entries, labels, agents}` (with the lock taken if asked).
+/// preview ('0': no lock). The task's version (`epoch:seq`, changed by every record)
+/// tells the caller whether the entries and labels it holds from this very version are
+/// still the task's: if ARGV[4] is the version, they are not sent again.
+/// KEYS: meta, lock, entries, labels, agents. ARGV: token, lease, lock, version held.
+/// Returns `{'ended'}`, `{'quarantined', reason}`, `{'busy'}`,
+/// `{'same', owner, opened, agents, version}` or
+/// `{'ok', owner, opened, agents, version, entries, labels}` (with the lock taken if
+/// asked).
 pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('HGET', KEYS[1], 'ended') == '1' then return {'ended'} end
-local q = redis.call('HGET', KEYS[1], 'quarantine')
-if q then return {'quarantined', q} end
+local m = redis.call('HMGET', KEYS[1], 'ended', 'quarantine', 'owner', 'opened', 'epoch', 'seq')
+if m[1] == '1' then return {'ended'} end
+if m[2] then return {'quarantined', m[2]} end
 if ARGV[3] == '1' then
   local held = redis.call('GET', KEYS[2])
   -- The same token again: a retry after a lost answer, not another decision.
   if held and held ~= ARGV[1] then return {'busy'} end
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 end
-return {'ok',
-  redis.call('HGET', KEYS[1], 'owner') or '',
-  redis.call('HGET', KEYS[1], 'opened') or '',
-  redis.call('LRANGE', KEYS[3], 0, -1),
-  redis.call('SMEMBERS', KEYS[4]),
-  redis.call('SMEMBERS', KEYS[5])}
+local version = (m[5] or '') .. ':' .. (m[6] or '0')
+local agents = redis.call('SMEMBERS', KEYS[5])
+if ARGV[4] ~= '' and ARGV[4] == version then
+  return {'same', m[3] or '', m[4] or '', agents, version}
+end
+return {'ok', m[3] or '', m[4] or '', agents, version,
+  redis.call('LRANGE', KEYS[3], 0, -1), redis.call('SMEMBERS', KEYS[4])}
 ",
     )
 });
@@ -62,9 +67,14 @@ return 0
 /// between the two can leave a quarantined task's credentials live.
 /// KEYS: meta, lock, entries, labels, agents.
 /// ARGV: token, entry, max entries, agent, quarantine ('' for none), ttl, max labels,
-/// now (Unix s), revoke until (Unix s), labels….
-/// Returns 'lost' (the lease expired or another decision took the task; a quarantine
-/// is still marked), 'ended' or 'ok'.
+/// now (Unix s), revoke until (Unix s), a new epoch (unique per record), the version
+/// BEGIN read, labels….
+/// Returns `{'lost'}` (the lease expired or another decision took the task; a
+/// quarantine is still marked), `{'ended'}` or `{'ok', version, same}`: the task's new
+/// version, and whether the task was still at the version BEGIN read when this record
+/// was appended ('1'; '0' if its keys changed meanwhile, e.g. expired: then the caller
+/// must not take its own copy plus this entry for the task). A new epoch per record
+/// keeps versions unique even across a Redis that rolled back to older data.
 pub static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{EXTEND}
@@ -79,10 +89,12 @@ if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   -- Not ours any more: record nothing over another decision, but never drop the
   -- quarantine this deny triggered.
   quarantine()
-  return 'lost'
+  return {{'lost'}}
 end
 redis.call('DEL', KEYS[2])
-if redis.call('HGET', KEYS[1], 'ended') == '1' then return 'ended' end
+if redis.call('HGET', KEYS[1], 'ended') == '1' then return {{'ended'}} end
+local before = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local read_as = (before[1] or '') .. ':' .. (before[2] or '0')
 local agent = ARGV[4]
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if (not owner) or owner == '' then
@@ -93,16 +105,20 @@ end
 redis.call('RPUSH', KEYS[3], ARGV[2])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
 local max_labels = tonumber(ARGV[7])
-for i = 10, #ARGV do
+for i = 12, #ARGV do
   if redis.call('SCARD', KEYS[4]) < max_labels then redis.call('SADD', KEYS[4], ARGV[i]) end
 end
 quarantine()
+redis.call('HSET', KEYS[1], 'epoch', ARGV[10])
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local ttl = tonumber(ARGV[6])
 extend(KEYS[1], ttl)
 extend(KEYS[3], ttl)
 extend(KEYS[4], ttl)
 extend(KEYS[5], ttl)
-return 'ok'
+local same = '0'
+if read_as == ARGV[11] then same = '1' end
+return {{'ok', ARGV[10] .. ':' .. tostring(seq), same}}
 "
     ))
 });

@@ -37,12 +37,14 @@ pub async fn decide(State(state): State<AppState>, request: Request) -> Result<R
     };
     let answer = |decision: &crate::Decision| serde_json::to_vec(decision);
     let body = if service.blocks() {
-        // Strict mode waits for the log write: off the async workers.
+        // Strict mode waits for the log write, a shared store for Redis: off the async
+        // workers.
         tokio::task::spawn_blocking(move || service.decide(action, context, answer))
             .await
             .map_err(|e| ApiError::internal(&e))?
     } else {
-        // Decisions take microseconds of CPU and no I/O: run inline.
+        // Decisions take microseconds of CPU and, with the in-memory store, no I/O: run
+        // inline.
         service.decide(action, context, answer)
     }
     .map_err(|refused| match refused {
