@@ -16,5 +16,5 @@ pub use approvals::ApprovalBook;
 pub use history::{HISTORY_EVICTED_LABEL, MAX_TASK_CO_AGENTS, MAX_TASK_LABELS, TaskRefusal};
 #[cfg(feature = "redis")]
 pub use redis::RedisTaskStore;
-pub use revocations::{Revocations, Revoker};
+pub use revocations::{MAX_CREDENTIAL_TTL_MS, Revocations, Revoker};
 pub use store::{MemoryTaskStore, StoreError, TaskLease, TaskStore};

@@ -12,6 +12,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The longest a minted credential lives (`credentials.ttl_ms` is at most this): a
+/// revocation is kept at least this long, after which every credential it covered has
+/// expired anyway.
+pub const MAX_CREDENTIAL_TTL_MS: u64 = 3_600_000;
+
 /// The task store's credential revocations, each operation bounded by the store's
 /// deadline. Times are Unix seconds, as in the credentials' `exp`.
 #[derive(Clone, Copy)]

@@ -16,8 +16,8 @@ use std::time::Duration;
 /// Default lifetime of a credential: one call's worth, with room for a slow tool.
 pub const DEFAULT_TTL_MS: u64 = 60_000;
 /// Longest lifetime a config may set: a per-call credential that lives for hours is a
-/// standing credential again.
-pub const MAX_TTL_MS: u64 = 3_600_000;
+/// standing credential again. (Defined with the revocations, which must outlive it.)
+pub use crate::task::MAX_CREDENTIAL_TTL_MS as MAX_TTL_MS;
 
 /// `[credentials]` as written.
 #[derive(Debug, Clone, Deserialize)]

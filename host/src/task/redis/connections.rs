@@ -52,7 +52,11 @@ impl Connections {
         if let Some(password) = &config.password {
             settings = settings.set_password(password);
         }
-        info = info.set_redis_settings(settings);
+        // Every request is small and waits for its answer: Nagle's algorithm would only
+        // hold a segment back (the client library leaves it on by default).
+        info = info
+            .set_redis_settings(settings)
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         let client = if config.is_tls() {
             // The client takes rustls' process default; install ring's (the one the rest
             // of the host uses) if nothing was installed yet.

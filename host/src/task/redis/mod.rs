@@ -873,7 +873,7 @@ struct Admitted {
 }
 
 /// How long a task's credential revocation is kept: as long as a credential can live.
-const REVOCATION_MS: u64 = crate::service::credentials::MAX_TTL_MS + 60_000;
+const REVOCATION_MS: u64 = super::revocations::MAX_CREDENTIAL_TTL_MS + 60_000;
 
 impl Drop for RedisLease<'_> {
     fn drop(&mut self) {
