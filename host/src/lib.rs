@@ -123,8 +123,9 @@ pub use runtime::{ArtifactCache, CacheError, CacheResult, Engine, EngineError};
 #[cfg(feature = "redis")]
 pub use task::RedisTaskStore;
 pub use task::{
-    ApprovalBook, HISTORY_EVICTED_LABEL, MAX_TASK_CO_AGENTS, MAX_TASK_LABELS, MemoryTaskStore,
-    Revocations, Revoker, StoreError, TaskLease, TaskRefusal, TaskStore,
+    ApprovalBook, HISTORY_EVICTED_LABEL, MAX_CREDENTIAL_TTL_MS, MAX_TASK_CO_AGENTS,
+    MAX_TASK_LABELS, MemoryTaskStore, Revocations, Revoker, StoreError, TaskLease, TaskRefusal,
+    TaskStore,
 };
 pub use trust::{
     Algorithm, DEFAULT_MAX_MODULE_BYTES, KeyError, SignatureError, Signer, SigningKey, TrustError,

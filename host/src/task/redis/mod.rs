@@ -844,24 +844,28 @@ struct RedisLease<'a> {
 impl RedisLease<'_> {
     /// The task as the commit script leaves it: `entry` appended (the oldest dropped
     /// past `max_entries`), its labels added while the task has fewer than
-    /// [`MAX_TASK_LABELS`].
-    fn snapshot_after(&self, entry: &HistoryEntry, max_entries: usize) -> TaskSnapshot {
-        let mut entries: VecDeque<HistoryEntry> = self.snapshot.entries.iter().cloned().collect();
-        entries.push_back(entry.clone());
-        while entries.len() > max_entries {
-            entries.pop_front();
-        }
-        let mut labels: Vec<String> = self.snapshot.labels.to_vec();
+    /// [`MAX_TASK_LABELS`]. Takes the lease's snapshot: when nothing else shares its
+    /// entries (the caller forgets the cached copy first), they are appended in place
+    /// rather than copied.
+    fn take_snapshot_after(&mut self, entry: HistoryEntry, max_entries: usize) -> TaskSnapshot {
+        let mut snapshot = std::mem::take(&mut self.snapshot);
+        let mut labels: Vec<String> = snapshot.labels.to_vec();
+        let before = labels.len();
         for label in &entry.labels {
             if labels.len() < MAX_TASK_LABELS && !labels.contains(label) {
                 labels.push(label.clone());
             }
         }
-        labels.sort();
-        TaskSnapshot {
-            entries: Arc::new(entries),
-            labels: Arc::from(labels),
+        if labels.len() != before {
+            labels.sort();
+            snapshot.labels = Arc::from(labels);
         }
+        let entries = Arc::make_mut(&mut snapshot.entries);
+        entries.push_back(entry);
+        while entries.len() > max_entries {
+            entries.pop_front();
+        }
+        snapshot
     }
 }
 
@@ -945,7 +949,8 @@ impl TaskLease for RedisLease<'_> {
                 if same == "1" {
                     // What Redis now holds, as the script made it: the next decision of
                     // the task here need not read it back.
-                    let snapshot = lease.snapshot_after(&entry, store.max_entries);
+                    store.forget_snapshot(&lease.task);
+                    let snapshot = lease.take_snapshot_after(entry, store.max_entries);
                     store.remember_snapshot(&lease.task, version, &snapshot);
                 } else {
                     store.forget_snapshot(&lease.task);
