@@ -23,6 +23,27 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "admin-token-for-the-redis-tests";
 const OPS: &str = "ops-token-for-the-redis-tests";
 
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A new Ed25519 signing key (PEM) in `dir`, made by the real openssl.
+fn ed25519_key(dir: &Path) -> PathBuf {
+    let key = dir.join("credentials.pem");
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    key
+}
+
 /// A `redis-server` on a free loopback port, without persistence; killed on drop.
 struct RedisServer {
     child: Option<Child>,
@@ -32,11 +53,7 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut server = Self {
             child: None,
             port,
@@ -597,13 +614,7 @@ fn credentials_revoked_on_one_replica_are_refused_on_the_other() {
     let a = host(&redis, "creds", "");
     let b = host(&redis, "creds", "");
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("credentials.pem");
-    let status = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let key = ed25519_key(dir.path());
     let config = CredentialsConfig {
         signing_key: key,
         issuer: "spiffe://example.org/arbiter".to_owned(),
@@ -706,11 +717,7 @@ fn tls_redis(password: &str) -> TlsRedis {
     std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.path().join("server.pem"), cert).unwrap();
     std::fs::write(dir.path().join("server-key.pem"), key).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new("redis-server")
         .args(["--port", "0", "--tls-port", &port.to_string()])
         .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -834,13 +841,7 @@ fn an_opened_task_that_redis_no_longer_holds_is_refused_not_started_clean() {
 fn a_task_credential_revoked_by_an_end_on_one_replica_is_refused_by_the_other() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("credentials.pem");
-    let status = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "ed25519", "-out"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let key = ed25519_key(dir.path());
     let tables = format!(
         "[tasks]\nmode = \"opened\"\n[credentials]\nsigning_key = \"{}\"\n\
          issuer = \"spiffe://example.org/arbiter\"\n{}",

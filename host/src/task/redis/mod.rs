@@ -239,6 +239,13 @@ impl RedisTaskStore {
         }
     }
 
+    /// A history entry as stored; one that is not is garbage.
+    fn entry(&self, raw: &str) -> Result<HistoryEntry, StoreError> {
+        serde_json::from_str::<StoredEntry>(raw)
+            .map(HistoryEntry::from)
+            .map_err(|e| self.connections.garbage(format!("history entry: {e}")))
+    }
+
     fn release(&self, task: &str, token: &str) {
         let lock = self.keys.task(task).lock();
         // Short: a Redis that cannot answer now lets the lease expire the lock.
@@ -359,11 +366,7 @@ impl RedisTaskStore {
             let entries = self
                 .texts(entries, "entries")?
                 .iter()
-                .map(|e| {
-                    serde_json::from_str::<StoredEntry>(e)
-                        .map(HistoryEntry::from)
-                        .map_err(|e| self.connections.garbage(format!("history entry: {e}")))
-                })
+                .map(|e| self.entry(e))
                 .collect::<Result<VecDeque<_>, _>>()?;
             let mut labels = self.texts(labels, "labels")?;
             labels.sort();
@@ -618,13 +621,7 @@ impl TaskStore for RedisTaskStore {
         let raw: Vec<String> = self.connections.with(deadline, |con| {
             redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(con)
         })?;
-        raw.iter()
-            .map(|e| {
-                serde_json::from_str::<StoredEntry>(e)
-                    .map(HistoryEntry::from)
-                    .map_err(|e| self.connections.garbage(format!("history entry: {e}")))
-            })
-            .collect()
+        raw.iter().map(|e| self.entry(e)).collect()
     }
 
     fn standing(
